@@ -1,0 +1,52 @@
+"""The engine interface the chat service talks to, so tests can script replies without a model."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # system | user | assistant
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: tuple[ChatMessage, ...]
+    max_tokens: int = 160
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repeat_penalty: float = 1.1
+
+
+@dataclass
+class GenerationStats:
+    """Filled in by the engine while it streams (read after the stream ends)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class EngineError(RuntimeError):
+    """The model failed mid-generation; the service stores what was said and tells the child kindly."""
+
+
+class Engine(Protocol):
+    name: str
+    n_ctx: int
+
+    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
+        """Tokens of the prompt these messages render to (with the generation prompt)."""
+        ...
+
+    def stream(
+        self, request: GenerationRequest, stop: threading.Event, stats: GenerationStats
+    ) -> Iterator[str]:
+        """Blocking iterator of text pieces (about a token each). Checks `stop` before every token and
+        returns within one token once it is set. Runs on the model's worker thread, never the event loop."""
+        ...
