@@ -298,7 +298,7 @@ class ChatService:
                     break
         await job
 
-        if blocked is None and not stop.is_set() and not failed:
+        if blocked is None and not stop.is_set():  # also after a crash: what the model said is checked
             rest = gate.flush()
             if rest:
                 await release(rest)
