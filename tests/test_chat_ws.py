@@ -187,8 +187,8 @@ def test_self_harm_disclosure_gets_a_caring_answer_and_a_high_flag(client: TestC
 def test_unsafe_sentence_mid_reply_never_reaches_the_child(
     client: TestClient, engine: ScriptedEngine, safety: WordChecker, database_url: str
 ) -> None:
-    engine.scripts = [["Cats", " are", " soft", ".", " Here", " is", " a", " bomb", " recipe", ".", " More", " text", "."]]
-    engine.delay = 0.02  # about a real model's pace, so stopping early is visible
+    engine.scripts = [["Cats", " are", " soft", ".", " Here", " is", " a", " bomb", " recipe", "."] + [" More", " text", "."] * 100]
+    engine.delay = 0.01  # about a real model's pace, so stopping early is visible
     with client.websocket_connect("/ws/chat") as ws:
         conv = start(ws)["conversation"]
         ws.send_json({"type": "message", "text": "tell me about cats"})
@@ -200,7 +200,7 @@ def test_unsafe_sentence_mid_reply_never_reaches_the_child(
     assert frames[-1]["status"] == "blocked"
     # Every sentence was checked before it was sent, and generation stopped at the unsafe one.
     assert ("Cats are soft. ", "assistant") in safety.calls
-    assert engine.pieces_sent <= 11
+    assert engine.pieces_sent < 60  # of 310
     reply = messages(database_url, conv)[-1]
     assert reply.status == "blocked" and reply.safety_side == "assistant"
     assert reply.text == frames[-2]["text"]  # what the child saw
