@@ -26,20 +26,30 @@ log = logging.getLogger("kidchat")
 
 
 def build_engine(settings: Settings) -> Engine:
-    from server.llm.default_model import resolve_model_path
+    """The llama.cpp engine(s): one GGUF for every language, or one per language (the defaults)."""
+    from server.llm.default_model import model_paths
     from server.llm.llama import LlamaEngine
+    from server.llm.routed import RoutedEngine
 
-    path = resolve_model_path(settings)
-    engine = LlamaEngine(
-        path,
-        n_ctx=settings.n_ctx,
-        n_gpu_layers=settings.n_gpu_layers,
-        n_threads=settings.threads,
-        chat_template=settings.chat_template,
-        kv_cache_mb=settings.kv_cache_mb,
-    )
-    log.info("model %s loaded (template: %s, threads: %d)", engine.name, engine.template_source, settings.threads)
-    return engine
+    threads = settings.threads
+    engines: dict[str, Engine] = {}
+    for language, path in model_paths(settings).items():
+        llama = LlamaEngine(
+            path,
+            n_ctx=settings.n_ctx,
+            n_gpu_layers=settings.n_gpu_layers,
+            n_threads=threads,
+            chat_template=settings.chat_template,
+            prompt_style=settings.prompt_style,
+            kv_cache_mb=settings.kv_cache_mb,
+        )
+        log.info(
+            "model %s loaded for %s (prompt: %s, template: %s, threads: %d)",
+            llama.name, language, llama.prompt_style, llama.template_source, threads,
+        )
+        engines[language] = llama
+    default = engines.pop("default")
+    return RoutedEngine(default, engines) if engines else default
 
 
 def build_safety() -> SafetyChecker:

@@ -82,9 +82,12 @@ def test_model_sees_system_prompt_and_history(client: TestClient, engine: Script
         recv_until(ws, "done")
     msgs = engine.requests[1].messages
     assert msgs[0].role == "system" and "reading buddy" in msgs[0].content.lower()
-    assert [(m.role, m.content) for m in msgs[1:]] == [
+    assert msgs[1].role == "assistant"  # the persona's greeting opened the conversation
+    assert [(m.role, m.content) for m in msgs[2:]] == [
         ("user", "first"), ("assistant", "One."), ("user", "second")
     ]
+    assert engine.requests[1].language == "en"
+    assert engine.requests[1].assistant_label == "Reading Buddy"
 
 
 def test_resume_after_reconnect_returns_history(client: TestClient, engine: ScriptedEngine) -> None:

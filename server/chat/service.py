@@ -195,18 +195,10 @@ class ChatService:
             repo.add_message(s, conversation_id, role="child", status="complete", **_safety_fields(verdict, "child"))
             history = repo.list_messages(s, conversation_id)
             reply = repo.add_message(s, conversation_id, role="assistant", text="", status="pending", model=self.engine.name)
-            messages = self.fit_prompt(persona, lang, history)
-            gen = persona.generation
-            request = GenerationRequest(
-                messages=messages,
-                max_tokens=min(gen.max_tokens, self.max_reply_tokens),
-                temperature=gen.temperature,
-                top_p=gen.top_p,
-                repeat_penalty=gen.repeat_penalty,
-            )
+            request = self.fit_prompt(persona, lang, history)
             return request, reply.id
 
-    def fit_prompt(self, persona: Persona, lang: str, history: list[Message]) -> tuple[ChatMessage, ...]:
+    def fit_prompt(self, persona: Persona, lang: str, history: list[Message]) -> GenerationRequest:
         """System prompt + as much recent history as fits; oldest turns go first, the system prompt never."""
         system = ChatMessage("system", persona.system_prompt[lang])
         turns = [
@@ -214,14 +206,27 @@ class ChatService:
             for m in history
             if m.status in ("complete", "interrupted") and m.text
         ]
-        budget = self.engine.n_ctx - min(persona.generation.max_tokens, self.max_reply_tokens)
+        gen = persona.generation
+        labels = persona.labels(lang)
+        max_tokens = min(gen.max_tokens, self.max_reply_tokens)
+
+        def request(turns: list[ChatMessage]) -> GenerationRequest:
+            return GenerationRequest(
+                messages=(system, *turns),
+                language=lang,
+                assistant_label=labels.persona,
+                user_label=labels.child,
+                max_tokens=max_tokens,
+                temperature=gen.temperature,
+                top_p=gen.top_p,
+                repeat_penalty=gen.repeat_penalty,
+            )
+
+        budget = self.engine.n_ctx - max_tokens
         # The newest turn is the child's message; keep it even if it alone is too long for the budget.
-        while len(turns) > 1 and self.engine.count_tokens((system, *turns)) > budget:
+        while len(turns) > 1 and self.engine.count_tokens(request(turns)) > budget:
             turns.pop(0)
-        # A prompt must not open with the assistant for templates that expect the user first.
-        while len(turns) > 1 and turns[0].role == "assistant":
-            turns.pop(0)
-        return (system, *turns)
+        return request(turns)
 
     async def _generate(
         self,
@@ -263,6 +268,11 @@ class ChatService:
 
         async def release(pieces: list[str]) -> bool:
             nonlocal shown, blocked
+            if not shown:  # a reply starts at its first visible character
+                while pieces and not pieces[0].strip():
+                    pieces = pieces[1:]
+                if pieces:
+                    pieces = [pieces[0].lstrip(), *pieces[1:]]
             sentence = "".join(pieces)
             if not sentence.strip():
                 shown += sentence
@@ -337,6 +347,7 @@ class ChatService:
             assert reply is not None
             reply.text = text
             reply.status = status
+            reply.model = stats.model or reply.model
             reply.withheld_text = withheld
             reply.prompt_tokens = stats.prompt_tokens
             reply.completion_tokens = stats.completion_tokens

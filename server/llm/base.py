@@ -17,6 +17,10 @@ class ChatMessage:
 @dataclass(frozen=True)
 class GenerationRequest:
     messages: tuple[ChatMessage, ...]
+    language: str | None = None  # the reply's language: a routed engine picks its model by it
+    # Speaker names for models prompted with a transcript instead of a chat template (base models).
+    assistant_label: str = "Assistant"
+    user_label: str = "Child"
     max_tokens: int = 160
     temperature: float = 0.7
     top_p: float = 0.9
@@ -27,6 +31,7 @@ class GenerationRequest:
 class GenerationStats:
     """Filled in by the engine while it streams (read after the stream ends)."""
 
+    model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     extra: dict[str, float] = field(default_factory=dict)
@@ -40,8 +45,8 @@ class Engine(Protocol):
     name: str
     n_ctx: int
 
-    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
-        """Tokens of the prompt these messages render to (with the generation prompt)."""
+    def count_tokens(self, request: GenerationRequest) -> int:
+        """Tokens of the prompt this request renders to (with the generation prompt)."""
         ...
 
     def stream(

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
-from server.llm.base import ChatMessage, EngineError, GenerationRequest, GenerationStats
+from server.llm.base import EngineError, GenerationRequest, GenerationStats
 
 
 class ScriptedEngine:
@@ -31,9 +31,9 @@ class ScriptedEngine:
         self.max_active = 0
         self._lock = threading.Lock()
 
-    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
+    def count_tokens(self, request: GenerationRequest) -> int:
         # One token per whitespace-separated word plus a few per message: enough for truncation tests.
-        return sum(len(m.content.split()) + 4 for m in messages)
+        return sum(len(m.content.split()) + 4 for m in request.messages)
 
     def stream(self, request: GenerationRequest, stop: threading.Event, stats: GenerationStats) -> Iterator[str]:
         with self._lock:
@@ -41,7 +41,8 @@ class ScriptedEngine:
             script = self.scripts.pop(0) if self.scripts else ["Okay", "."]
             self.active += 1
             self.max_active = max(self.max_active, self.active)
-        stats.prompt_tokens = self.count_tokens(request.messages)
+        stats.model = self.name
+        stats.prompt_tokens = self.count_tokens(request)
         try:
             for piece in script:
                 if stop.is_set():

@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
-from server.llm.base import ChatMessage, EngineError, GenerationRequest, GenerationStats
-from server.llm.templates import pick_template
+from server.llm.base import EngineError, GenerationRequest, GenerationStats
+from server.llm.templates import pick_template, render_transcript
+
+PromptStyle = Literal["auto", "chat", "transcript"]
 
 
 class LlamaEngine:
@@ -28,6 +31,7 @@ class LlamaEngine:
         n_gpu_layers: int = -1,
         n_threads: int = 1,
         chat_template: str | None = None,
+        prompt_style: PromptStyle = "auto",
         kv_cache_mb: int = 256,
         seed: int = 0xC0FFEE,
     ) -> None:
@@ -51,6 +55,11 @@ class LlamaEngine:
         self.n_ctx = self.llm.n_ctx()
         metadata = self.llm.metadata
         self.template, self.template_source = pick_template(metadata, chat_template)
+        # A GGUF without a chat template is a base model (e.g. Gemma 3 270M): its turn tokens were never
+        # trained, so it is prompted with a plain transcript ("Mom: ...\nChild: ...\nMom:") instead.
+        if prompt_style == "auto":
+            prompt_style = "chat" if self.template_source in ("gguf", "setting") or chat_template else "transcript"
+        self.prompt_style = prompt_style
         eos_id = self.llm.token_eos()
         bos_id = self.llm.token_bos()
         eos = self.llm._model.token_get_text(eos_id) if eos_id >= 0 else ""
@@ -62,16 +71,25 @@ class LlamaEngine:
         self._stop_strings = [s for s in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "</s>") if s in self.template]
         self._lock = threading.Lock()  # llama.cpp contexts are not thread-safe; the service also queues turns
 
-    def _render(self, messages: tuple[ChatMessage, ...]) -> list[int]:
-        result = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+    def _render(self, request: GenerationRequest) -> list[int]:
+        if self.prompt_style == "transcript":
+            prompt = render_transcript(request.messages, request.assistant_label, request.user_label)
+            return self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+        result = self._formatter(messages=[{"role": m.role, "content": m.content} for m in request.messages])
         return self.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
 
-    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
-        return len(self._render(messages))
+    def _stops(self, request: GenerationRequest) -> list[str] | None:
+        if self.prompt_style == "transcript":
+            return ["\n"]  # one line is one turn; the next line would be the model playing the child
+        return self._stop_strings or None
+
+    def count_tokens(self, request: GenerationRequest) -> int:
+        return len(self._render(request))
 
     def stream(self, request: GenerationRequest, stop: threading.Event, stats: GenerationStats) -> Iterator[str]:
         with self._lock:
-            tokens = self._render(request.messages)
+            tokens = self._render(request)
+            stats.model = self.name
             stats.prompt_tokens = len(tokens)
             max_tokens = max(1, min(request.max_tokens, self.n_ctx - len(tokens)))
             try:
@@ -81,7 +99,7 @@ class LlamaEngine:
                     temperature=request.temperature,
                     top_p=request.top_p,
                     repeat_penalty=request.repeat_penalty,
-                    stop=self._stop_strings or None,
+                    stop=self._stops(request),
                     stream=True,
                 )
                 for chunk in chunks:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from server.llm.base import ChatMessage
+
 # Gemma has no system role: the system text opens the first user turn (as Google's own template does).
 GEMMA = (
     "{{ bos_token }}"
@@ -44,3 +46,20 @@ def pick_template(metadata: dict[str, str], override: str | None = None) -> tupl
         return own, "gguf"
     arch = metadata.get("general.architecture", "")
     return FALLBACKS.get(arch, CHATML), f"fallback:{arch or 'unknown'}"
+
+
+def render_transcript(messages: tuple[ChatMessage, ...], assistant_label: str, user_label: str) -> str:
+    """A base model's prompt: the system text as a preface, then one line per turn, ending with the
+    persona's label so the model writes the persona's next line."""
+    lines: list[str] = []
+    preface = ""
+    for m in messages:
+        text = " ".join(m.content.split())  # one turn per line
+        if m.role == "system":
+            preface = m.content.strip()
+        elif m.role == "assistant":
+            lines.append(f"{assistant_label}: {text}")
+        else:
+            lines.append(f"{user_label}: {text}")
+    lines.append(f"{assistant_label}:")
+    return (preface + "\n\n" if preface else "") + "\n".join(lines)
