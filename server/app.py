@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from server.auth.csrf import CsrfSigner
+from server.auth.secret import resolve_secret_key
 from server.chat.service import ChatService
 from server.chat.ws import router as ws_router
 from server.config import Settings
 from server.db import repo
 from server.db.session import make_engine, make_sessionmaker, transaction
+from server.deps import child_info_loader
 from server.llm.base import Engine
+from server.pages.auth import router as auth_router
+from server.pages.common import install_error_pages
+from server.pages.filters import install_filters
 from server.pages.kids import router as kids_router
 from server.personas import load_personas
 from server.safety.verdict import SafetyChecker
@@ -63,10 +70,14 @@ def create_app(
     *,
     engine: Engine | None = None,
     safety: SafetyChecker | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
-    """Build the app. Tests pass a scripted `engine`; the server builds the llama.cpp one at start-up."""
+    """Build the app. Tests pass a scripted `engine` (and may pass a `clock`); the server builds the
+    llama.cpp one at start-up."""
     settings = settings or Settings()
     personas = load_personas(settings.personas_dir)  # strict: a bad persona file stops start-up
+    secret_key = resolve_secret_key(settings)  # production refuses a missing or weak key here
+    now = clock or (lambda: datetime.now(UTC))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,6 +91,7 @@ def create_app(
         checker = safety or build_safety()
         app.state.sessions = sessions
         app.state.safety = checker
+        app.state.child_loader = child_info_loader(sessions, now)
         app.state.chat = ChatService(
             engine=model,
             safety=checker,
@@ -97,8 +109,13 @@ def create_app(
     app = FastAPI(title="kidchat", lifespan=lifespan)
     app.state.settings = settings
     app.state.personas = personas
+    app.state.clock = now
+    app.state.csrf = CsrfSigner(secret_key)
     app.state.templates = Jinja2Templates(directory=str(WEB / "templates"))
+    install_filters(app.state.templates.env, settings)
+    install_error_pages(app)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     app.include_router(kids_router)
+    app.include_router(auth_router)
     app.include_router(ws_router)
     return app

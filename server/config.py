@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,10 +78,51 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(65536, description="Largest websocket frame the server reads.")
     log_level: str = Field("info", description="Log level; message text is never logged at any level.")
 
+    # -- accounts, sessions, parents' and educators' pages (docs/accounts.md) --------------------------
+    env: Literal["dev", "test", "production"] = Field(
+        "dev",
+        description="'production' refuses to start without a strong KIDCHAT_SECRET_KEY; 'dev' and 'test' "
+        "generate one into data_dir/secret_key on first run.",
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(""),
+        description="Signs CSRF tokens. At least 32 characters. Empty: generated into data_dir/secret_key "
+        "(dev/test only).",
+    )
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure flag on cookies: 'auto' sets it when the request came over https."
+    )
+    adult_session_hours: int = Field(168, ge=1, description="How long a parent's or educator's login lasts.")
+    child_session_days: int = Field(365, ge=1, description="How long a device opened with a child link stays signed in.")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins per e-mail address within the window.")
+    login_max_failures_per_ip: int = Field(30, ge=1, description="Failed logins per client address within the window.")
+    login_window_minutes: int = Field(15, ge=1, description="The window for counting failed logins.")
+    signups_per_ip_per_hour: int = Field(20, ge=1, description="New parent accounts from one address per hour.")
+    default_timezone: str = Field(
+        "UTC", description="Time zone for a child's quiet hours and daily limit when the form sends none."
+    )
+    alert_poll_seconds: int = Field(10, ge=2, description="How often the parents' pages ask for new alerts.")
+    purge_interval_minutes: int = Field(
+        60, ge=0, description="How often the server deletes transcripts past each child's retention window (0: only `kidchat purge`)."
+    )
+    smtp_host: str = Field("", description="SMTP server for alert e-mails to parents. Empty: no e-mail (the default).")
+    smtp_port: int = Field(25, description="SMTP port (587 with STARTTLS, 465 with implicit TLS).")
+    smtp_user: str = Field("", description="SMTP login; empty: no login.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field("none", description="How the SMTP connection is secured.")
+    smtp_from: str = Field("kidchat@localhost", description="From address of alert e-mails.")
+    public_url: str = Field(
+        "", description="The address parents use (for links in e-mails). Empty: http://HOST:PORT."
+    )
+
     @field_validator("model_path", "model_path_ko", "chat_template", mode="before")
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -15,9 +15,12 @@ from server.app import create_app
 from server.config import Settings
 from server.db.migrate import downgrade, upgrade_head
 from server.llm.fake import ScriptedEngine
+from tests.factories import sign_in_child
 from tests.fakes import WordChecker
 
 PG_URL = os.environ.get("KIDCHAT_TEST_DATABASE_URL", "")
+# Every table a test may write to (emptied after each PostgreSQL test).
+TABLES = ("flags", "messages", "conversations", "auth_sessions", "login_failures", "children", "users")
 
 
 def _backends() -> list:
@@ -46,7 +49,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield url
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE flags, messages, conversations RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 
@@ -67,6 +70,16 @@ def safety() -> WordChecker:
 
 @pytest.fixture
 def client(settings: Settings, engine: ScriptedEngine, safety: WordChecker) -> Iterator[TestClient]:
+    """An app on the scripted engine, with a child signed in (the child link was opened in this client)."""
+    app = create_app(settings, engine=engine, safety=safety)
+    with TestClient(app) as c:
+        sign_in_child(c)
+        yield c
+
+
+@pytest.fixture
+def anon_client(settings: Settings, engine: ScriptedEngine, safety: WordChecker) -> Iterator[TestClient]:
+    """The same app with nobody signed in."""
     app = create_app(settings, engine=engine, safety=safety)
     with TestClient(app) as c:
         yield c

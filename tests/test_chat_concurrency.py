@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from server.app import create_app
 from server.db.models import Message
 from server.llm.fake import ScriptedEngine
+from tests.factories import sign_in_child
 from tests.test_chat_ws import recv_until, start
 
 
@@ -20,6 +21,7 @@ def test_two_children_each_get_their_whole_reply(settings, safety) -> None:
     engine = ScriptedEngine([story, story], delay=0.005)
     results: dict[str, list[dict]] = {}
     with TestClient(create_app(settings, engine=engine, safety=safety)) as client:
+        sign_in_child(client)
 
         def child(name: str) -> None:
             with client.websocket_connect("/ws/chat") as ws:
@@ -43,6 +45,7 @@ def test_disconnect_mid_reply_frees_the_model_and_stores_the_partial_reply(setti
     long_script = ["Hello", "."] + [" more", "."] * 500
     engine = ScriptedEngine([long_script, ["Next", " child", "."]], delay=0.01)
     with TestClient(create_app(settings, engine=engine, safety=safety)) as client:
+        sign_in_child(client)
         with client.websocket_connect("/ws/chat") as ws:
             conv = start(ws)["conversation"]
             ws.send_json({"type": "message", "text": "go on and on"})

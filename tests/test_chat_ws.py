@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from server.db.models import Conversation, Flag, Message
 from server.llm.fake import ScriptedEngine
+from tests.factories import sign_in_child
 from tests.fakes import WordChecker
 
 
@@ -236,6 +237,7 @@ def test_stop_ends_the_reply_and_keeps_what_was_shown(settings, database_url: st
     long_script = ["Once", " upon", " a", " time", "."] + [" and", " then", "."] * 200
     engine = ScriptedEngine([long_script], delay=0.01)
     with TestClient(create_app(settings, engine=engine, safety=safety)) as client:
+        sign_in_child(client)
         with client.websocket_connect("/ws/chat") as ws:
             conv = start(ws)["conversation"]
             ws.send_json({"type": "message", "text": "a story please"})
@@ -256,6 +258,7 @@ def test_a_message_during_a_reply_is_refused_as_busy(settings, safety: WordCheck
 
     engine = ScriptedEngine([["Slow", " one", "."] * 20], delay=0.01)
     with TestClient(create_app(settings, engine=engine, safety=safety)) as client:
+        sign_in_child(client)
         with client.websocket_connect("/ws/chat") as ws:
             start(ws)
             ws.send_json({"type": "message", "text": "go"})

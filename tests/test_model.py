@@ -14,6 +14,7 @@ from server.chat.lang import detect_language
 from server.config import Settings
 from server.llm.base import ChatMessage, GenerationRequest, GenerationStats
 from server.llm.llama import LlamaEngine
+from tests.factories import sign_in_child
 from tests.test_chat_ws import recv_until, start
 
 pytestmark = pytest.mark.model
@@ -122,6 +123,7 @@ def test_real_replies_stream_through_the_websocket(model_settings, real_engine, 
 
     upgrade_head(settings.resolved_database_url)
     with TestClient(create_app(settings, engine=real_engine, safety=build_checker())) as client:
+        sign_in_child(client)
         with client.websocket_connect("/ws/chat") as ws:
             start(ws, persona)
             ws.send_json({"type": "message", "text": text})

@@ -10,6 +10,7 @@ from server.db import repo
 from server.db.migrate import downgrade, upgrade_head
 from server.db.session import make_engine, make_sessionmaker, transaction
 from server.llm.fake import ScriptedEngine
+from tests.factories import make_family, sign_in_child
 from tests.test_chat_ws import recv_until, start
 
 
@@ -40,14 +41,18 @@ def test_models_match_the_migrations(database_url: str) -> None:
 
 def test_a_reply_cut_off_by_a_restart_is_marked_interrupted_and_resumable(settings, safety, database_url) -> None:
     sessions = make_sessionmaker(make_engine(database_url))
+    family = make_family(sessions)
     with transaction(sessions) as s:
-        conv = repo.create_conversation(s, persona_id="reading-buddy", persona_version=None, language="en", model="m")
+        conv = repo.create_conversation(
+            s, persona_id="reading-buddy", persona_version=None, language="en", model="m", child_id=family.child_id
+        )
         repo.add_message(s, conv.id, role="child", text="hi", status="complete")
         repo.add_message(s, conv.id, role="assistant", text="", status="pending")
         conv_id = conv.id
     # A new server process starts on the same database.
     engine = ScriptedEngine([["Welcome", " back", "."]])
     with TestClient(create_app(settings, engine=engine, safety=safety)) as client:
+        client.get(f"/c/{family.link_token}")
         with client.websocket_connect("/ws/chat") as ws:
             ws.send_json({"type": "start", "conversation": conv_id})
             ready = ws.receive_json()
@@ -72,6 +77,7 @@ def test_child_message_is_committed_before_the_model_starts(settings, safety, da
             yield from super().stream(request, stop, stats)
 
     with TestClient(create_app(settings, engine=Peek([["Ok", "."]]), safety=safety)) as client:
+        sign_in_child(client)
         with client.websocket_connect("/ws/chat") as ws:
             start(ws)
             ws.send_json({"type": "message", "text": "remember me"})

@@ -35,6 +35,7 @@ from server.safety.verdict import SafetyChecker, Verdict
 log = logging.getLogger("kidchat.chat")
 
 Send = Callable[[dict], Awaitable[None]]
+ChatInfoLoader = Callable[[str], "ChildInfo | None"]  # child session token -> who is chatting
 
 
 class ChatError(Exception):
@@ -43,6 +44,19 @@ class ChatError(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
+
+
+@dataclass(frozen=True)
+class ChildInfo:
+    """Who is chatting, from the child's session (never from the client's frames)."""
+
+    id: str
+    age: int
+    language: str
+    allowed_personas: tuple[str, ...] | None = None  # None: every persona
+
+    def may_use(self, persona_id: str) -> bool:
+        return self.allowed_personas is None or persona_id in self.allowed_personas
 
 
 @dataclass
@@ -96,16 +110,17 @@ class ChatService:
         self._model_worker.shutdown(wait=True, cancel_futures=True)
 
     # -- starting -----------------------------------------------------------------------------
-    async def start_new(self, persona_id: str) -> Started:
+    async def start_new(self, persona_id: str, child: ChildInfo) -> Started:
         persona = self.personas.get(persona_id)
-        if persona is None:
+        if persona is None or not child.may_use(persona_id):
             raise ChatError("unknown_persona")
-        lang = persona.primary_language
+        lang = persona.language_for(child.language)
 
         def work() -> Started:
             with transaction(self.sessions) as s:
                 conv = repo.create_conversation(
-                    s, persona_id=persona.id, persona_version=None, language=lang, model=self.engine.name
+                    s, persona_id=persona.id, persona_version=None, language=lang, model=self.engine.name,
+                    child_id=child.id,
                 )
                 greeting = repo.add_message(
                     s, conv.id, role="assistant", text=persona.greeting[lang], status="complete"
@@ -114,14 +129,14 @@ class ChatService:
 
         return await to_thread.run_sync(work)
 
-    async def resume(self, conversation_id: str) -> Started:
+    async def resume(self, conversation_id: str, child: ChildInfo) -> Started:
         def work() -> Started:
             with transaction(self.sessions) as s:
                 conv = repo.get_conversation(s, conversation_id)
-                if conv is None:
+                if conv is None or conv.child_id != child.id:  # another child's id finds nothing
                     raise ChatError("unknown_conversation")
                 persona = self.personas.get(conv.persona_id)
-                if persona is None:
+                if persona is None or not child.may_use(conv.persona_id):
                     raise ChatError("unknown_persona")
                 return Started(conv.id, persona, conv.language, history_frame(repo.list_messages(s, conv.id)))
 
@@ -137,13 +152,13 @@ class ChatService:
         return text
 
     async def run_turn(
-        self, conversation_id: str, text: str, send: Send, stop: threading.Event
+        self, conversation_id: str, text: str, send: Send, stop: threading.Event, child: ChildInfo
     ) -> TurnOutcome:
         started_at = time.perf_counter()
         text = self.validate(text)
-        persona, earlier_child = await to_thread.run_sync(self._load_turn_context, conversation_id)
+        persona, earlier_child = await to_thread.run_sync(self._load_turn_context, conversation_id, child)
         lang = persona.language_for(detect_language(text))
-        verdict = self.safety.check(text, "child", history=tuple(earlier_child))
+        verdict = self.safety.check(text, "child", age=child.age, history=tuple(earlier_child))
 
         if not verdict.allowed:
             redirect = persona.redirect(verdict.category, lang)
@@ -154,12 +169,14 @@ class ChatService:
         request, reply_id = await to_thread.run_sync(
             self._store_child_and_prepare, conversation_id, persona, lang, verdict
         )
-        return await self._generate(conversation_id, persona, lang, request, reply_id, send, stop, started_at)
+        return await self._generate(
+            conversation_id, persona, lang, request, reply_id, send, stop, started_at, age=child.age
+        )
 
-    def _load_turn_context(self, conversation_id: str) -> tuple[Persona, list[str]]:
+    def _load_turn_context(self, conversation_id: str, child: ChildInfo) -> tuple[Persona, list[str]]:
         with transaction(self.sessions) as s:
             conv = repo.get_conversation(s, conversation_id)
-            if conv is None:
+            if conv is None or conv.child_id != child.id:
                 raise ChatError("unknown_conversation")
             persona = self.personas.get(conv.persona_id)
             if persona is None:
@@ -238,6 +255,8 @@ class ChatService:
         send: Send,
         stop: threading.Event,
         started_at: float,
+        *,
+        age: int | None = None,
     ) -> TurnOutcome:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
@@ -277,9 +296,9 @@ class ChatService:
             if not sentence.strip():
                 shown += sentence
                 return True
-            verdict = self.safety.check(sentence, "assistant")
+            verdict = self.safety.check(sentence, "assistant", age=age)
             if verdict.allowed and shown.strip():
-                verdict = self.safety.check(shown + sentence, "assistant")  # what the child would have read
+                verdict = self.safety.check(shown + sentence, "assistant", age=age)  # what the child would have read
             if not verdict.allowed:
                 blocked = verdict
                 stop.set()

@@ -6,22 +6,43 @@ import asyncio
 import json
 import logging
 import threading
+from urllib.parse import urlsplit
 
+from anyio import to_thread
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketState
 
-from server.chat.protocol import CLIENT_TYPES, SendMessage, StartNew, StartResume, Stop, client_frame_adapter, error_frame
-from server.chat.service import ChatError, ChatService, Started
+from server.chat.protocol import (
+    CLIENT_TYPES,
+    SendMessage,
+    StartNew,
+    StartResume,
+    Stop,
+    client_frame_adapter,
+    error_frame,
+)
+from server.chat.service import ChatError, ChatInfoLoader, ChatService, ChildInfo, Started
+from server.deps import CHILD_COOKIE
 
 log = logging.getLogger("kidchat.ws")
 router = APIRouter()
 
 
+POLICY_VIOLATION = 1008  # RFC 6455: the close code for a socket without a valid child session
+
+
+class Unauthenticated(Exception):
+    """The child's session is gone (signed out, link renewed, profile deleted): the socket closes."""
+
+
 class Connection:
-    def __init__(self, ws: WebSocket, service: ChatService) -> None:
+    def __init__(self, ws: WebSocket, service: ChatService, child: ChildInfo, token: str, loader: ChatInfoLoader) -> None:
         self.ws = ws
         self.service = service
+        self.child = child
+        self._token = token
+        self._loader = loader
         self.started: Started | None = None
         self.turn: asyncio.Task[None] | None = None
         self.turn_stop = threading.Event()
@@ -86,17 +107,23 @@ class Connection:
         if self.turn is not None and not self.turn.done():
             await self.error("busy")
             return
+        # The session is checked again on every start and message: a parent's "sign out" or a deleted
+        # profile takes effect at once, not at the next reconnect. Settings changes are picked up too.
+        child = await to_thread.run_sync(self._loader, self._token)
+        if child is None:
+            raise Unauthenticated()
+        self.child = child
         try:
             if isinstance(frame, StartNew):
-                await self._ready(await self.service.start_new(frame.persona))
+                await self._ready(await self.service.start_new(frame.persona, child))
             elif isinstance(frame, StartResume):
-                await self._ready(await self.service.resume(frame.conversation))
+                await self._ready(await self.service.resume(frame.conversation, child))
             elif isinstance(frame, SendMessage):
                 if self.started is None:
                     raise ChatError("not_started")
                 text = self.service.validate(frame.text)
                 self.turn_stop = threading.Event()
-                self.turn = asyncio.create_task(self._turn(self.started.conversation_id, text, self.turn_stop))
+                self.turn = asyncio.create_task(self._turn(self.started.conversation_id, text, self.turn_stop, child))
         except ChatError as exc:
             await self.error(exc.code)
 
@@ -112,9 +139,9 @@ class Connection:
             }
         )
 
-    async def _turn(self, conversation_id: str, text: str, stop: threading.Event) -> None:
+    async def _turn(self, conversation_id: str, text: str, stop: threading.Event, child: ChildInfo) -> None:
         try:
-            outcome = await self.service.run_turn(conversation_id, text, self.send, stop)
+            outcome = await self.service.run_turn(conversation_id, text, self.send, stop, child)
         except ChatError as exc:
             await self.error(exc.code)
             return
@@ -130,10 +157,30 @@ def _accept_language(header: str) -> str:
     return "ko" if header.lower().lstrip().startswith("ko") else "en"
 
 
+def _same_origin(ws: WebSocket) -> bool:
+    """Browsers send Origin on a websocket handshake; a page on another site must not use the child's
+    cookie (cross-site websocket hijacking). Non-browser clients send none."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc.lower() == ws.headers.get("host", "").lower()
+
+
 @router.websocket("/ws/chat")
 async def chat_socket(ws: WebSocket) -> None:
+    loader: ChatInfoLoader = ws.app.state.child_loader
+    token = ws.cookies.get(CHILD_COOKIE, "")
+    child = await to_thread.run_sync(loader, token) if token and _same_origin(ws) else None
     await ws.accept()
-    conn = Connection(ws, ws.app.state.chat)
-    await conn.run()
+    if child is None:
+        await ws.close(code=POLICY_VIOLATION, reason="unauthenticated")
+        return
+    conn = Connection(ws, ws.app.state.chat, child, token, loader)
+    try:
+        await conn.run()
+    except Unauthenticated:  # run() has already stopped and awaited the turn
+        if ws.client_state == WebSocketState.CONNECTED:
+            await ws.close(code=POLICY_VIOLATION, reason="unauthenticated")
+        return
     if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
         await ws.close()

@@ -22,10 +22,78 @@ class Base(DeclarativeBase):
     pass
 
 
+class User(Base):
+    """A grown-up: a parent (signs up), an educator (made by an admin) or an admin (made by the CLI).
+    Children are never users: they have no password and no e-mail address."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-cased
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, PHC string
+    role: Mapped[str] = mapped_column(String(16))  # parent | educator | admin
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    children: Mapped[list[Child]] = relationship(
+        back_populates="parent", cascade="all, delete-orphan", passive_deletes=True, order_by="Child.created_at"
+    )
+
+
+class Child(Base):
+    """A child profile and the settings its parent chose. The child link's token is stored hashed."""
+
+    __tablename__ = "children"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    parent_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    age: Mapped[int] = mapped_column(Integer)
+    language: Mapped[str] = mapped_column(String(8))  # ko | en
+    link_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    link_created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Settings. allowed_personas None = every persona; limits None = no limit.
+    allowed_personas: Mapped[list[str] | None] = mapped_column(JSON)
+    daily_limit_minutes: Mapped[int | None] = mapped_column(Integer)
+    quiet_start: Mapped[str | None] = mapped_column(String(5))  # "HH:MM", local to `timezone`
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    parent: Mapped[User] = relationship(back_populates="children")
+
+
+class AuthSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored here, so a
+    database leak does not leak live sessions. kind: adult (user_id set) or child (child_id set)."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    child_id: Mapped[str | None] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LoginFailure(Base):
+    """One failed login (or a signup), counted per key ("email:...", "ip:...") for rate limiting."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    child_id: Mapped[str | None] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), index=True)
     persona_id: Mapped[str] = mapped_column(String(64))
     persona_version: Mapped[int | None] = mapped_column(Integer)
     language: Mapped[str] = mapped_column(String(8))

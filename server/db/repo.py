@@ -11,9 +11,12 @@ SEVERITY_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3}
 
 
 def create_conversation(
-    session: Session, *, persona_id: str, persona_version: int | None, language: str, model: str
+    session: Session, *, persona_id: str, persona_version: int | None, language: str, model: str,
+    child_id: str | None = None,
 ) -> Conversation:
-    conv = Conversation(persona_id=persona_id, persona_version=persona_version, language=language, model=model)
+    conv = Conversation(
+        persona_id=persona_id, persona_version=persona_version, language=language, model=model, child_id=child_id
+    )
     session.add(conv)
     session.flush()
     return conv

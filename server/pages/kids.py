@@ -1,33 +1,41 @@
-"""The kids' page and the small JSON API it uses."""
+"""The kids' page (for a device opened with a child link), a welcome page otherwise, and the small JSON
+API the page uses."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
+
+from server.deps import current_child
+from server.pages.common import LANG_COOKIE, render
 
 router = APIRouter()
 
 
-def interface_language(request: Request) -> str:
-    chosen = request.query_params.get("lang") or request.cookies.get("kidchat_lang")
-    if chosen in ("ko", "en"):
-        return chosen
-    header = request.headers.get("accept-language", "").lower()
-    return "ko" if header.startswith("ko") else "en"
+def kids_language(request: Request, default: str) -> str:
+    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    return chosen if chosen in ("ko", "en") else default
 
 
 @router.get("/", response_class=HTMLResponse)
-async def kids_page(request: Request) -> HTMLResponse:
+def kids_page(request: Request) -> Response:
+    child = current_child(request)
+    if child is None:
+        return render(request, "adult/welcome.html")
     state = request.app.state
-    return state.templates.TemplateResponse(
+    personas = [p.public() for p in state.personas.values() if child.may_use(p.id)]
+    response = state.templates.TemplateResponse(
         request,
         "kids.html",
         {
-            "personas": [p.public() for p in state.personas.values()],
+            "personas": personas,
             "max_message_chars": state.settings.max_message_chars,
-            "lang": interface_language(request),
+            "lang": kids_language(request, child.language),
+            "child": {"id": child.id},
         },
     )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.get("/api/personas")

@@ -5,7 +5,9 @@
   "use strict";
 
   const cfg = JSON.parse(document.getElementById("kidchat-config").textContent);
-  const KEYS = { conversation: "kidchat.conversation", persona: "kidchat.persona", lang: "kidchat.lang" };
+  // Saved per child: two children sharing a device never resume each other's conversation.
+  const who = cfg.child ? `.${cfg.child}` : "";
+  const KEYS = { conversation: `kidchat.conversation${who}`, persona: `kidchat.persona${who}`, lang: "kidchat.lang" };
   const RETRY_MAX_MS = 30000;
 
   // localStorage can throw (private mode, storage off): the page still works, it just cannot resume.
@@ -23,7 +25,7 @@
 
   const $ = (id) => document.getElementById(id);
   const el = {
-    picker: $("picker"), chat: $("chat"), messages: $("messages"), composer: $("composer"),
+    rest: $("rest"), picker: $("picker"), chat: $("chat"), messages: $("messages"), composer: $("composer"),
     input: $("input"), send: $("send"), stop: $("stop"), counter: $("counter"), status: $("status"),
     newChat: $("new-chat"), switchLang: $("switch-lang"), chatAvatar: $("chat-avatar"), chatName: $("chat-name"),
   };
@@ -43,6 +45,7 @@
     retryTimer: null,
     statusKey: null,
     composing: false,
+    rest: cfg.rest || null, // "time_up" | "quiet_hours" | "signed_out": chatting is over for now
   };
 
   // ---- interface language -------------------------------------------------------------------------
@@ -84,6 +87,7 @@
     renderHeading();
     setStatus(state.statusKey);
     updateCounter();
+    if (state.rest) el.rest.textContent = t(state.rest);
   }
 
   function personaName() {
@@ -271,9 +275,14 @@
       try { frame = JSON.parse(event.data); } catch { return; }
       if (frame && typeof frame === "object") handle(frame);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (ws !== state.ws) return;
       state.ws = null;
+      if (event.code === 1008) {
+        // No valid child session (signed out, new link, profile removed): retrying cannot help.
+        showRest("signed_out");
+        return;
+      }
       onDrop();
     });
   }
@@ -358,7 +367,27 @@
     endReply(frame.status);
   }
 
+  function showRest(key) {
+    state.rest = key;
+    state.active = false;
+    clearTimeout(state.retryTimer);
+    if (state.streaming) endReply("interrupted");
+    el.rest.textContent = t(key);
+    el.rest.hidden = false;
+    el.composer.hidden = true;
+    el.picker.hidden = true;
+    el.newChat.hidden = true;
+    setStatus(null);
+    updateControls();
+    el.rest.setAttribute("tabindex", "-1");
+    el.rest.focus();
+  }
+
   function onError(frame) {
+    if (frame.code === "time_up" || frame.code === "quiet_hours") {
+      showRest(frame.code);
+      return;
+    }
     const text = typeof frame.message === "string" && frame.message
       ? frame.message
       : t(frame.code === "too_long" ? "too_long" : "generic_error");
@@ -507,7 +536,10 @@
   // ---- start --------------------------------------------------------------------------------------
 
   applyLang();
-  if (state.conversation) {
+  if (state.rest) {
+    el.picker.hidden = true; // time is up (or quiet hours): the kind words only
+    el.composer.hidden = true;
+  } else if (state.conversation) {
     state.active = true; // resume the stored conversation
     showChat();
     connect();

@@ -1,0 +1,1 @@
+"""Accounts and sessions: password hashing, session tokens, CSRF tokens, the secret key."""

@@ -1,0 +1,163 @@
+"""Log in, sign up (parents), log out, the language switch, and the child link that signs a device in."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from server.auth.passwords import hash_password, needs_rehash, password_problem, verify_password
+from server.db import accounts
+from server.db.models import User
+from server.db.session import transaction
+from server.deps import ADULT_COOKIE, CHILD_COOKIE, current_adult, now_of, sessions_of, verify_csrf
+from server.pages.common import LANG_COOKIE, redirect, render, safe_next, set_cookie
+
+router = APIRouter(dependencies=[Depends(verify_csrf)])
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+NAME_MAX = 100
+
+
+def home_for(user: User) -> str:
+    return {"parent": "/parent", "educator": "/educator", "admin": "/admin"}.get(user.role, "/")
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "") -> Response:
+    user = current_adult(request)
+    if user is not None:
+        return redirect(safe_next(next, home_for(user)))
+    return render(request, "adult/login.html", {"next": safe_next(next, ""), "email": "", "error": None})
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    settings = request.app.state.settings
+    now = now_of(request)
+    email_key = f"email:{accounts.normalize_email(email)}"
+    ip_key = f"ip:{client_ip(request)}"
+    since = now - timedelta(minutes=settings.login_window_minutes)
+    ctx = {"next": safe_next(next, ""), "email": email.strip()[:254]}
+    with transaction(sessions_of(request)) as s:
+        if (
+            accounts.count_failures(s, email_key, since) >= settings.login_max_failures
+            or accounts.count_failures(s, ip_key, since) >= settings.login_max_failures_per_ip
+        ):
+            error = ("err_rate_limited", {"minutes": settings.login_window_minutes})
+            return render(request, "adult/login.html", {**ctx, "error": error}, status_code=429)
+        user = accounts.user_by_email(s, email) if email.strip() else None
+        if not verify_password(user.password_hash if user else None, password) or user is None:
+            accounts.record_failure(s, email_key, now)
+            accounts.record_failure(s, ip_key, now)
+            return render(request, "adult/login.html", {**ctx, "error": ("err_login", {})}, status_code=400)
+        accounts.clear_failures(s, email_key)
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        user.last_login_at = now
+        accounts.close_session(s, request.cookies.get(ADULT_COOKIE))
+        token = accounts.open_session(
+            s, kind="adult", user_id=user.id, now=now, lifetime=timedelta(hours=settings.adult_session_hours)
+        )
+        target = safe_next(next, home_for(user))
+    response = redirect(target)
+    set_cookie(response, request, ADULT_COOKIE, token, max_age=settings.adult_session_hours * 3600)
+    return response
+
+
+@router.get("/signup")
+def signup_page(request: Request) -> Response:
+    return render(request, "adult/signup.html", {"values": {}, "errors": {}})
+
+
+@router.post("/signup")
+def signup_submit(
+    request: Request,
+    display_name: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    settings = request.app.state.settings
+    now = now_of(request)
+    values = {"display_name": display_name.strip()[:NAME_MAX], "email": email.strip()[:254]}
+    errors: dict[str, tuple[str, dict]] = {}
+    if not values["display_name"] or len(display_name.strip()) > NAME_MAX:
+        errors["display_name"] = ("err_name", {"max": NAME_MAX})
+    if not EMAIL_RE.match(email.strip()) or len(email.strip()) > 254:
+        errors["email"] = ("err_email", {})
+    problem = password_problem(password, email)
+    if problem:
+        errors["password"] = (problem, {})
+    signup_key = f"signup:{client_ip(request)}"
+    with transaction(sessions_of(request)) as s:
+        if accounts.count_failures(s, signup_key, now - timedelta(hours=1)) >= settings.signups_per_ip_per_hour:
+            errors["email"] = ("err_rate_limited", {"minutes": 60})
+            return render(request, "adult/signup.html", {"values": values, "errors": errors}, status_code=429)
+        if not errors and accounts.user_by_email(s, email) is not None:
+            errors["email"] = ("err_email_taken", {})
+        if errors:
+            return render(request, "adult/signup.html", {"values": values, "errors": errors}, status_code=400)
+        user = accounts.create_user(
+            s, email=email, display_name=values["display_name"], password_hash=hash_password(password), role="parent"
+        )
+        accounts.record_failure(s, signup_key, now)  # counts signups per address, like failures
+        user.last_login_at = now
+        token = accounts.open_session(
+            s, kind="adult", user_id=user.id, now=now, lifetime=timedelta(hours=settings.adult_session_hours)
+        )
+    response = redirect("/parent")
+    set_cookie(response, request, ADULT_COOKIE, token, max_age=settings.adult_session_hours * 3600)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    with transaction(sessions_of(request)) as s:
+        accounts.close_session(s, request.cookies.get(ADULT_COOKIE))
+    response = redirect("/login")
+    response.delete_cookie(ADULT_COOKIE, path="/")
+    return response
+
+
+@router.get("/lang")
+def switch_language(request: Request, to: str = "en", next: str = "/") -> Response:
+    response = redirect(safe_next(next))
+    if to in ("ko", "en"):
+        set_cookie(response, request, LANG_COOKIE, to, max_age=365 * 24 * 3600)
+    return response
+
+
+@router.get("/c/{token}")
+def open_child_link(request: Request, token: str) -> Response:
+    """The child link: this device becomes the child's (a long-lived child session), then the kids' page."""
+    settings = request.app.state.settings
+    now = now_of(request)
+    with transaction(sessions_of(request)) as s:
+        child = accounts.child_by_link(s, token) if len(token) < 100 else None
+        if child is None:
+            response = render(
+                request, "adult/message.html",
+                {"title_key": "child_link_invalid_title", "text_key": "child_link_invalid"}, status_code=404,
+            )
+            response.headers["Referrer-Policy"] = "no-referrer"
+            return response
+        accounts.close_session(s, request.cookies.get(CHILD_COOKIE))
+        session_token = accounts.open_session(
+            s, kind="child", child_id=child.id, now=now, lifetime=timedelta(days=settings.child_session_days)
+        )
+    response = redirect("/")
+    response.headers["Referrer-Policy"] = "no-referrer"
+    set_cookie(response, request, CHILD_COOKIE, session_token, max_age=settings.child_session_days * 86400)
+    return response

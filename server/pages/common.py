@@ -1,0 +1,116 @@
+"""What every HTML page shares: the interface language, rendering with CSRF token and alerts, cookies,
+and the handlers that turn LoginRequired/Forbidden/CsrfFailed into friendly pages."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.auth import csrf
+from server.deps import CsrfFailed, Forbidden, LoginRequired, current_adult
+from server.pages.i18n import Translator, best_language
+
+LANG_COOKIE = "kidchat_lang"
+
+
+def interface_language(request: Request) -> str:
+    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    if chosen in ("ko", "en"):
+        return chosen
+    return best_language(request.headers.get("accept-language", ""))
+
+
+def is_secure(request: Request) -> bool:
+    mode = request.app.state.settings.cookie_secure
+    if mode != "auto":
+        return mode == "always"
+    return request.url.scheme in ("https", "wss")
+
+
+def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:
+    """HttpOnly, SameSite=Lax, Secure over https: the only way kidchat sets a cookie."""
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, samesite="lax", secure=is_secure(request), path="/"
+    )
+
+
+def csrf_token(request: Request) -> str:
+    """The token for this browser's forms; makes the cookie on first use (set by `render`)."""
+    value = request.cookies.get(csrf.COOKIE) or getattr(request.state, "new_csrf_cookie", None)
+    if not value:
+        value = csrf.CsrfSigner.new_cookie_value()
+        request.state.new_csrf_cookie = value
+    return request.app.state.csrf.token_for(value)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only a path on this site: never an open redirect."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+    lang = interface_language(request)
+    adult = current_adult(request)
+    ctx: dict[str, Any] = {
+        "lang": lang,
+        "t": Translator(lang),
+        "adult": adult,
+        "csrf_token": csrf_token(request),
+        "path": request.url.path,
+        "settings": request.app.state.settings,
+    }
+    if adult is not None and adult.role == "parent" and "alerts" not in (context or {}):
+        ctx["unseen_alerts"] = getattr(request.app.state, "alerts_for_banner", lambda _id: [])(adult.id)
+    ctx.update(context or {})
+    response = request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+    new_cookie = getattr(request.state, "new_csrf_cookie", None)
+    if new_cookie:
+        set_cookie(response, request, csrf.COOKIE, new_cookie, max_age=None)
+    if request.query_params.get("lang") in ("ko", "en"):
+        set_cookie(response, request, LANG_COOKIE, request.query_params["lang"], max_age=365 * 24 * 3600)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def install_error_pages(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, _exc: LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return redirect(f"/login?next={quote(target, safe='')}")
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, _exc: Forbidden) -> Response:
+        return await _page(request, "forbidden", 403)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, _exc: CsrfFailed) -> Response:
+        return await _page(request, "csrf", 403)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and not request.url.path.startswith("/api/"):
+            return await _page(request, "not_found", 404)
+        from fastapi.exception_handlers import http_exception_handler
+
+        return await http_exception_handler(request, exc)
+
+
+async def _page(request: Request, kind: str, status: int) -> Response:
+    from anyio import to_thread
+
+    return await to_thread.run_sync(
+        lambda: render(request, "adult/message.html", {"title_key": f"{kind}_title", "text_key": f"{kind}_text"}, status)
+    )
