@@ -25,6 +25,9 @@ from server.pages.auth import router as auth_router
 from server.pages.common import install_error_pages
 from server.pages.filters import install_filters
 from server.pages.kids import router as kids_router
+from server.pages.parents import router as parents_router
+from server.pages.parents_review import alerts_for_banner
+from server.pages.parents_review import router as review_router
 from server.personas import load_personas
 from server.safety.verdict import SafetyChecker
 
@@ -92,6 +95,7 @@ def create_app(
         app.state.sessions = sessions
         app.state.safety = checker
         app.state.child_loader = child_info_loader(sessions, now)
+        app.state.alerts_for_banner = alerts_for_banner(sessions)
         app.state.chat = ChatService(
             engine=model,
             safety=checker,
@@ -117,5 +121,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     app.include_router(kids_router)
     app.include_router(auth_router)
+    app.include_router(parents_router)
+    app.include_router(review_router)
     app.include_router(ws_router)
     return app

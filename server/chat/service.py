@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.chat.gate import SentenceGate
 from server.chat.lang import detect_language
-from server.db import repo
+from server.db import repo, review
 from server.db.models import Message
 from server.db.session import transaction
 from server.llm.base import ChatMessage, Engine, GenerationRequest, GenerationStats
@@ -96,8 +96,10 @@ class ChatService:
         sessions: sessionmaker[Session],
         max_message_chars: int = 500,
         max_reply_tokens: int = 256,
+        on_alerts: Callable[[list[int]], None] | None = None,
     ) -> None:
         self.engine = engine
+        self.on_alerts = on_alerts  # told the ids of new high-severity alerts, after they are committed
         self.safety = safety
         self.personas = personas
         self.sessions = sessions
@@ -162,7 +164,8 @@ class ChatService:
 
         if not verdict.allowed:
             redirect = persona.redirect(verdict.category, lang)
-            reply_id = await to_thread.run_sync(self._store_blocked_child, conversation_id, verdict, redirect)
+            reply_id, alerts = await to_thread.run_sync(self._store_blocked_child, conversation_id, verdict, redirect)
+            self._alerted(alerts)
             await send({"type": "redirect", "text": redirect, "category": verdict.category})
             return TurnOutcome(reply_id, "blocked")
 
@@ -184,7 +187,14 @@ class ChatService:
             earlier = [m.text for m in repo.list_messages(s, conversation_id) if m.role == "child"]
             return persona, earlier
 
-    def _store_blocked_child(self, conversation_id: str, verdict: Verdict, redirect: str) -> str:
+    def _alerted(self, alert_ids: list[int]) -> None:
+        if alert_ids and self.on_alerts is not None:
+            try:
+                self.on_alerts(alert_ids)
+            except Exception as exc:  # noqa: BLE001 - a notifier failure never breaks a child's turn
+                log.error("alert notifier failed (%s)", type(exc).__name__)
+
+    def _store_blocked_child(self, conversation_id: str, verdict: Verdict, redirect: str) -> tuple[str, list[int]]:
         with transaction(self.sessions) as s:
             conv = repo.get_conversation(s, conversation_id)
             assert conv is not None
@@ -200,10 +210,11 @@ class ChatService:
                 safety_side="child",
                 safety_severity=verdict.severity,
             )
-            repo.raise_flag(
+            flag = repo.raise_flag(
                 s, conv, message_id=child.id, category=verdict.category or "unknown", severity=verdict.severity, side="child"
             )
-            return reply.id
+            alert = review.alert_for_flag(s, conv, flag)
+            return reply.id, [alert.id] if alert else []
 
     def _store_child_and_prepare(
         self, conversation_id: str, persona: Persona, lang: str, verdict: Verdict
@@ -344,9 +355,10 @@ class ChatService:
             await send({"type": "error", "code": "internal", "message": _internal_words(lang)})
 
         duration_ms = int((time.perf_counter() - started_at) * 1000)
-        await to_thread.run_sync(
+        alerts = await to_thread.run_sync(
             self._finish_reply, conversation_id, reply_id, status, shown_text, withheld, blocked, stats, ttft_ms, duration_ms
         )
+        self._alerted(alerts)
         return TurnOutcome(reply_id, status, stats)
 
     def _finish_reply(
@@ -360,7 +372,7 @@ class ChatService:
         stats: GenerationStats,
         ttft_ms: int | None,
         duration_ms: int,
-    ) -> None:
+    ) -> list[int]:
         with transaction(self.sessions) as s:
             reply = repo.get_message(s, reply_id)
             assert reply is not None
@@ -378,10 +390,13 @@ class ChatService:
                         setattr(reply, key, value)
                 conv = repo.get_conversation(s, conversation_id)
                 assert conv is not None
-                repo.raise_flag(
+                flag = repo.raise_flag(
                     s, conv, message_id=reply.id, category=blocked.category or "unknown",
                     severity=blocked.severity, side="assistant",
                 )
+                alert = review.alert_for_flag(s, conv, flag)
+                return [alert.id] if alert else []
+            return []
 
 
 def _safety_fields(verdict: Verdict, side: str) -> dict:

@@ -69,7 +69,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "settings": request.app.state.settings,
     }
     if adult is not None and adult.role == "parent" and "alerts" not in (context or {}):
-        ctx["unseen_alerts"] = getattr(request.app.state, "alerts_for_banner", lambda _id: [])(adult.id)
+        ctx["unseen_alerts"] = request.app.state.alerts_for_banner(adult.id)
     ctx.update(context or {})
     response = request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
     new_cookie = getattr(request.state, "new_csrf_cookie", None)

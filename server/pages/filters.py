@@ -20,15 +20,19 @@ def zone(name: str | None, fallback: str = "UTC") -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
+def localtime_text(value: datetime | None, lang: str, tz: str | None, fallback: str = "UTC") -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:  # SQLite returns naive UTC
+        value = value.replace(tzinfo=UTC)
+    local = value.astimezone(zone(tz, fallback))
+    if lang == "ko":
+        return f"{local.year}년 {local.month}월 {local.day}일 {local:%H:%M}"
+    return f"{local:%Y-%m-%d %H:%M}"
+
+
 def install_filters(env: Environment, settings: Settings) -> None:
     def localtime(value: datetime | None, lang: str = "en", tz: str | None = None) -> str:
-        if value is None:
-            return ""
-        if value.tzinfo is None:  # SQLite returns naive UTC
-            value = value.replace(tzinfo=UTC)
-        local = value.astimezone(zone(tz, settings.default_timezone))
-        if lang == "ko":
-            return f"{local.year}년 {local.month}월 {local.day}일 {local:%H:%M}"
-        return f"{local:%Y-%m-%d %H:%M}"
+        return localtime_text(value, lang, tz, settings.default_timezone)
 
     env.filters["localtime"] = localtime
