@@ -29,6 +29,7 @@ from server.pages.parents import router as parents_router
 from server.pages.parents_review import alerts_for_banner
 from server.pages.parents_review import router as review_router
 from server.personas import load_personas
+from server.personas_store import PersonaStore
 from server.safety.verdict import SafetyChecker
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -78,7 +79,7 @@ def create_app(
     """Build the app. Tests pass a scripted `engine` (and may pass a `clock`); the server builds the
     llama.cpp one at start-up."""
     settings = settings or Settings()
-    personas = load_personas(settings.personas_dir)  # strict: a bad persona file stops start-up
+    yaml_personas = load_personas(settings.personas_dir)  # strict: a bad persona file stops start-up
     secret_key = resolve_secret_key(settings)  # production refuses a missing or weak key here
     now = clock or (lambda: datetime.now(UTC))
 
@@ -86,20 +87,23 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db_engine = make_engine(settings.resolved_database_url)
         sessions = make_sessionmaker(db_engine)
+        store = PersonaStore()
         with transaction(sessions) as s:
             closed = repo.close_pending_replies(s)
+            store.seed(s, yaml_personas, now())
         if closed:
             log.warning("%d replies were cut off by the last shutdown; marked interrupted", closed)
         model = engine or build_engine(settings)
         checker = safety or build_safety()
         app.state.sessions = sessions
         app.state.safety = checker
+        app.state.personas = store
         app.state.child_loader = child_info_loader(sessions, now)
         app.state.alerts_for_banner = alerts_for_banner(sessions)
         app.state.chat = ChatService(
             engine=model,
             safety=checker,
-            personas=personas,
+            personas=store,
             sessions=sessions,
             max_message_chars=settings.max_message_chars,
             max_reply_tokens=settings.max_reply_tokens,
@@ -112,7 +116,6 @@ def create_app(
 
     app = FastAPI(title="kidchat", lifespan=lifespan)
     app.state.settings = settings
-    app.state.personas = personas
     app.state.clock = now
     app.state.csrf = CsrfSigner(secret_key)
     app.state.templates = Jinja2Templates(directory=str(WEB / "templates"))

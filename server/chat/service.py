@@ -30,6 +30,7 @@ from server.db.models import Message
 from server.db.session import transaction
 from server.llm.base import ChatMessage, Engine, GenerationRequest, GenerationStats
 from server.personas import Persona
+from server.personas_store import PersonaStore
 from server.safety.verdict import SafetyChecker, Verdict
 
 log = logging.getLogger("kidchat.chat")
@@ -74,6 +75,17 @@ class TurnOutcome:
     stats: GenerationStats = field(default_factory=GenerationStats)
 
 
+@dataclass
+class Streamed:
+    status: str
+    shown_text: str
+    withheld: str | None
+    blocked: Verdict | None
+    stats: GenerationStats
+    ttft_ms: int | None
+    duration_ms: int
+
+
 _END = object()
 
 
@@ -92,7 +104,7 @@ class ChatService:
         *,
         engine: Engine,
         safety: SafetyChecker,
-        personas: dict[str, Persona],
+        personas: PersonaStore,
         sessions: sessionmaker[Session],
         max_message_chars: int = 500,
         max_reply_tokens: int = 256,
@@ -113,15 +125,18 @@ class ChatService:
 
     # -- starting -----------------------------------------------------------------------------
     async def start_new(self, persona_id: str, child: ChildInfo) -> Started:
-        persona = self.personas.get(persona_id)
-        if persona is None or not child.may_use(persona_id):
+        if not child.may_use(persona_id):
             raise ChatError("unknown_persona")
-        lang = persona.language_for(child.language)
 
         def work() -> Started:
             with transaction(self.sessions) as s:
+                ref = self.personas.current(s, persona_id)  # the current version, saved a moment ago or not
+                if ref is None:
+                    raise ChatError("unknown_persona")
+                persona = ref.persona
+                lang = persona.language_for(child.language)
                 conv = repo.create_conversation(
-                    s, persona_id=persona.id, persona_version=None, language=lang, model=self.engine.name,
+                    s, persona_id=persona.id, persona_version=ref.version, language=lang, model=self.engine.name,
                     child_id=child.id,
                 )
                 greeting = repo.add_message(
@@ -137,7 +152,7 @@ class ChatService:
                 conv = repo.get_conversation(s, conversation_id)
                 if conv is None or conv.child_id != child.id:  # another child's id finds nothing
                     raise ChatError("unknown_conversation")
-                persona = self.personas.get(conv.persona_id)
+                persona = self.personas.get(s, conv.persona_id, conv.persona_version)
                 if persona is None or not child.may_use(conv.persona_id):
                     raise ChatError("unknown_persona")
                 return Started(conv.id, persona, conv.language, history_frame(repo.list_messages(s, conv.id)))
@@ -181,7 +196,7 @@ class ChatService:
             conv = repo.get_conversation(s, conversation_id)
             if conv is None or conv.child_id != child.id:
                 raise ChatError("unknown_conversation")
-            persona = self.personas.get(conv.persona_id)
+            persona = self.personas.get(s, conv.persona_id, conv.persona_version)
             if persona is None:
                 raise ChatError("unknown_persona")
             earlier = [m.text for m in repo.list_messages(s, conversation_id) if m.role == "child"]
@@ -269,6 +284,46 @@ class ChatService:
         *,
         age: int | None = None,
     ) -> TurnOutcome:
+        r = await self._stream(conversation_id, persona, lang, request, send, stop, started_at, age=age)
+        alerts = await to_thread.run_sync(
+            self._finish_reply, conversation_id, reply_id, r.status, r.shown_text, r.withheld, r.blocked, r.stats,
+            r.ttft_ms, r.duration_ms,
+        )
+        self._alerted(alerts)
+        return TurnOutcome(reply_id, r.status, r.stats)
+
+    async def preview(
+        self, persona: Persona, turns: list[tuple[str, str]], text: str, send: Send, stop: threading.Event
+    ) -> str:
+        """A turn with a draft persona for the educators' preview: the same safety pass, prompt and model
+        queue as a child's turn, and nothing is stored. `turns` are earlier (role, text) pairs."""
+        started_at = time.perf_counter()
+        text = self.validate(text)
+        lang = persona.language_for(detect_language(text))
+        earlier_child = tuple(t for role, t in turns if role == "child")
+        verdict = self.safety.check(text, "child", history=earlier_child)
+        if not verdict.allowed:
+            await send({"type": "redirect", "text": persona.redirect(verdict.category, lang), "category": verdict.category})
+            return "blocked"
+        history = [Message(role=role, text=t, status="complete") for role, t in turns]
+        history.append(Message(role="child", text=verdict.text, status="complete"))
+        request = self.fit_prompt(persona, lang, history)
+        r = await self._stream("preview", persona, lang, request, send, stop, started_at, age=None)
+        return r.status
+
+    async def _stream(
+        self,
+        conversation_id: str,
+        persona: Persona,
+        lang: str,
+        request: GenerationRequest,
+        send: Send,
+        stop: threading.Event,
+        started_at: float,
+        *,
+        age: int | None = None,
+    ) -> Streamed:
+        """Run the model, check each sentence before it is sent, send the redirect when one is stopped."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         stats = GenerationStats()
@@ -355,11 +410,7 @@ class ChatService:
             await send({"type": "error", "code": "internal", "message": _internal_words(lang)})
 
         duration_ms = int((time.perf_counter() - started_at) * 1000)
-        alerts = await to_thread.run_sync(
-            self._finish_reply, conversation_id, reply_id, status, shown_text, withheld, blocked, stats, ttft_ms, duration_ms
-        )
-        self._alerted(alerts)
-        return TurnOutcome(reply_id, status, stats)
+        return Streamed(status, shown_text, withheld, blocked, stats, ttft_ms, duration_ms)
 
     def _finish_reply(
         self,

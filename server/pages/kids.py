@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from server.deps import current_child
+from server.db.session import transaction
+from server.deps import current_child, sessions_of
 from server.pages.common import LANG_COOKIE, render
 
 router = APIRouter()
@@ -23,7 +24,8 @@ def kids_page(request: Request) -> Response:
     if child is None:
         return render(request, "adult/welcome.html")
     state = request.app.state
-    personas = [p.public() for p in state.personas.values() if child.may_use(p.id)]
+    with transaction(sessions_of(request)) as s:
+        personas = [r.persona.public() for r in state.personas.all_current(s) if child.may_use(r.persona.id)]
     response = state.templates.TemplateResponse(
         request,
         "kids.html",
@@ -39,8 +41,9 @@ def kids_page(request: Request) -> Response:
 
 
 @router.get("/api/personas")
-async def list_personas(request: Request) -> dict:
-    return {"personas": [p.public() for p in request.app.state.personas.values()]}
+def list_personas(request: Request) -> dict:
+    with transaction(sessions_of(request)) as s:
+        return {"personas": [r.persona.public() for r in request.app.state.personas.all_current(s)]}
 
 
 @router.get("/healthz")

@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
 
+from sqlalchemy.orm import Session
+
 from server.db import accounts, repo, review
 from server.db.models import Child, User
 from server.db.session import transaction
@@ -18,8 +20,8 @@ from server.pages.forms import child_form_errors
 router = APIRouter(prefix="/parent", dependencies=[Depends(verify_csrf)])
 
 
-def persona_label(request: Request, persona_id: str, lang: str) -> str:
-    persona = request.app.state.personas.get(persona_id)
+def persona_label(request: Request, s: Session, persona_id: str, lang: str, version: int | None = None) -> str:
+    persona = request.app.state.personas.get(s, persona_id, version)
     if persona is None:
         return persona_id
     return persona.name.get(lang) or persona.name[persona.primary_language]
@@ -109,7 +111,7 @@ def child_page(request: Request, parent: Parent, child_id: str, flagged: str = "
                 "flagged": bool(flagged),
                 "q": lang_q,
                 "done": done if done in ("signed_out", "settings_saved", "deleted_conversations") else "",
-                "persona_label": lambda pid: persona_label(request, pid, interface_language(request)),
+                "persona_label": lambda pid, version: persona_label(request, s, pid, interface_language(request), version),
             },
         )
 
@@ -132,6 +134,6 @@ def transcript(request: Request, parent: Parent, conversation_id: str) -> Respon
                 "messages": repo.list_messages(s, conv.id),
                 "flags": repo.list_flags(s, conv.id),
                 "views": review.views_of(s, conv.id),
-                "persona_name": persona_label(request, conv.persona_id, interface_language(request)),
+                "persona_name": persona_label(request, s, conv.persona_id, interface_language(request), conv.persona_version),
             },
         )

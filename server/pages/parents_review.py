@@ -72,25 +72,26 @@ def _owned(request: Request, parent, conversation_id: str, action: str):  # type
             raise HTTPException(404)
         conv, child = found
         review.record_view(s, conv.id, parent, action, now_of(request))
-        return conv, child, repo.list_messages(s, conv.id), repo.list_flags(s, conv.id), review.views_of(s, conv.id)
+        name = persona_label(request, s, conv.persona_id, interface_language(request), conv.persona_version)
+        return conv, child, repo.list_messages(s, conv.id), repo.list_flags(s, conv.id), name
 
 
 @router.get("/conversations/{conversation_id}/export.html")
 def export_html(request: Request, parent: Parent, conversation_id: str) -> Response:
-    conv, child, messages, flags, views = _owned(request, parent, conversation_id, "print")
+    conv, child, messages, flags, persona_name = _owned(request, parent, conversation_id, "print")
     return render(
         request,
         "adult/transcript_print.html",
         {
             "conv": conv, "child": child, "messages": messages, "flags": flags,
-            "persona_name": persona_label(request, conv.persona_id, interface_language(request)),
+            "persona_name": persona_name,
         },
     )
 
 
 @router.get("/conversations/{conversation_id}/export.json")
 def export_json(request: Request, parent: Parent, conversation_id: str) -> JSONResponse:
-    conv, child, messages, flags, _views = _owned(request, parent, conversation_id, "json")
+    conv, child, messages, flags, _name = _owned(request, parent, conversation_id, "json")
     body = {
         "conversation": {
             "id": conv.id, "persona": conv.persona_id, "persona_version": conv.persona_version,
