@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
-
 from sqlalchemy.orm import Session
 
 from server.db import accounts, repo, review
