@@ -21,8 +21,10 @@ from server.db import repo
 from server.db.session import make_engine, make_sessionmaker, transaction
 from server.deps import child_info_loader
 from server.llm.base import Engine
+from server.pages.admin import router as admin_router
 from server.pages.auth import router as auth_router
 from server.pages.common import install_error_pages
+from server.pages.educators import router as educators_router
 from server.pages.filters import install_filters
 from server.pages.kids import router as kids_router
 from server.pages.parents import router as parents_router
@@ -117,6 +119,7 @@ def create_app(
     app = FastAPI(title="kidchat", lifespan=lifespan)
     app.state.settings = settings
     app.state.clock = now
+    app.state.background = set()  # running preview tasks, kept referenced until they finish
     app.state.csrf = CsrfSigner(secret_key)
     app.state.templates = Jinja2Templates(directory=str(WEB / "templates"))
     install_filters(app.state.templates.env, settings)
@@ -126,5 +129,7 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(parents_router)
     app.include_router(review_router)
+    app.include_router(educators_router)
+    app.include_router(admin_router)
     app.include_router(ws_router)
     return app

@@ -114,6 +114,41 @@ def model_paths_cmd() -> None:
         click.echo(f"{language}\t{path}")
 
 
+@main.group()
+def admin() -> None:
+    """Admin accounts (an admin makes educator accounts on /admin)."""
+
+
+@admin.command("create")
+@click.argument("email")
+@click.option("--name", default="Admin", show_default=True, help="Display name.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+def admin_create(email: str, name: str, password_stdin: bool) -> None:
+    """Create an admin account (the database must be migrated: `kidchat db upgrade`)."""
+    from server.auth.passwords import hash_password, password_problem
+    from server.db import accounts
+    from server.db.session import make_engine, make_sessionmaker, transaction
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password, email)
+    if problem:
+        raise click.ClickException({"err_password_short": "the password needs at least 10 characters",
+                                    "err_password_long": "the password is too long",
+                                    "err_password_email": "the password must not be the e-mail address"}[problem])
+    engine = make_engine(Settings().resolved_database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as s:
+            if accounts.user_by_email(s, email) is not None:
+                raise click.ClickException(f"an account for {email} exists already")
+            accounts.create_user(s, email=email, display_name=name, password_hash=hash_password(password), role="admin")
+    finally:
+        engine.dispose()
+    click.echo(f"admin {accounts.normalize_email(email)} created; log in at /login")
+
+
 @main.command("personas")
 def personas_check() -> None:
     """Validate personas/*.yaml and list them."""
