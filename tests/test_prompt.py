@@ -5,10 +5,10 @@ from __future__ import annotations
 from server.chat.gate import SentenceGate
 from server.chat.lang import detect_language
 from server.chat.service import ChatService
+from server.config import Settings
 from server.db.models import Message
 from server.llm.fake import ScriptedEngine
 from server.personas import load_personas
-from server.config import Settings
 from tests.fakes import WordChecker
 
 

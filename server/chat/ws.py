@@ -11,7 +11,15 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketState
 
-from server.chat.protocol import CLIENT_TYPES, SendMessage, StartNew, StartResume, Stop, client_frame_adapter, error_frame
+from server.chat.protocol import (
+    CLIENT_TYPES,
+    SendMessage,
+    StartNew,
+    StartResume,
+    Stop,
+    client_frame_adapter,
+    error_frame,
+)
 from server.chat.service import ChatError, ChatService, Started
 
 log = logging.getLogger("kidchat.ws")
