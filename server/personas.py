@@ -29,6 +29,17 @@ class Generation(BaseModel):
     max_tokens: int = Field(160, ge=8, le=1024)
 
 
+class SpeakerLabels(BaseModel):
+    """How a transcript-style prompt (for base models) names the two speakers, e.g. 엄마 / 소은."""
+
+    model_config = ConfigDict(extra="forbid")
+    persona: str = Field(min_length=1, max_length=40)
+    child: str = Field(min_length=1, max_length=40)
+
+
+DEFAULT_CHILD_LABEL = {"ko": "아이", "en": "Child"}
+
+
 class Persona(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -46,6 +57,9 @@ class Persona(BaseModel):
         "plus 'default'. 'default' and 'self_harm' are required."
     )
     generation: Generation = Field(default_factory=Generation)
+    speaker_labels: dict[Language, SpeakerLabels] = Field(
+        default_factory=dict, description="Optional; default: the persona's name and 아이/Child."
+    )
 
     @field_validator("languages")
     @classmethod
@@ -86,6 +100,12 @@ class Persona(BaseModel):
     def language_for(self, lang: str | None) -> Language:
         """The language to answer in: the child's, when the persona speaks it."""
         return lang if lang in self.languages else self.primary_language  # type: ignore[return-value]
+
+    def labels(self, lang: str) -> SpeakerLabels:
+        lang = self.language_for(lang)
+        return self.speaker_labels.get(lang) or SpeakerLabels(  # type: ignore[call-overload]
+            persona=self.name[lang], child=DEFAULT_CHILD_LABEL[lang]  # type: ignore[index]
+        )
 
     def redirect(self, category: str | None, lang: str | None) -> str:
         lines = self.redirects[self.language_for(lang)]

@@ -1,0 +1,37 @@
+# kidchat: `make serve` sets everything up and starts the server; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# llama.cpp is compiled for the CPU features most x86-64 machines share (AVX2/FMA). A native build
+# (-march=native) turns on AMX kernels that crashed llama.cpp 0.3.36 on this project's machines.
+# For an NVIDIA GPU: make serve LLAMA_CMAKE_ARGS="-DGGML_CUDA=on"
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+
+.PHONY: setup serve test test-setup lint
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -e .
+	touch $@
+
+setup: $(VENV)/.installed
+	$(BIN)/kidchat db upgrade
+	$(BIN)/kidchat model install
+
+serve: setup
+	$(BIN)/kidchat serve
+
+$(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -e '.[dev]'
+	touch $@
+
+test-setup: setup $(VENV)/.test-installed
+
+test: test-setup
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check server training tests bench

@@ -1,0 +1,55 @@
+"""Websocket frames for /ws/chat (docs/protocol.md). Client frames are validated strictly."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartNew(_Frame):
+    type: Literal["start"]
+    persona: str = Field(min_length=1, max_length=64)
+
+
+class StartResume(_Frame):
+    type: Literal["start"]
+    conversation: str = Field(min_length=1, max_length=64)
+
+
+class SendMessage(_Frame):
+    type: Literal["message"]
+    text: str
+
+
+class Stop(_Frame):
+    type: Literal["stop"]
+
+
+CLIENT_TYPES = ("start", "message", "stop")
+
+ClientFrame = Annotated[StartNew | StartResume | SendMessage | Stop, Field(union_mode="left_to_right")]
+client_frame_adapter: TypeAdapter[StartNew | StartResume | SendMessage | Stop] = TypeAdapter(ClientFrame)
+
+# Error codes and the fixed, child-friendly words that go with them. Raw exception text never goes out.
+ERRORS: dict[str, dict[str, str]] = {
+    "bad_json": {"en": "Oops, that message got jumbled. Please try again.", "ko": "앗, 메시지가 뒤죽박죽이 됐어요. 다시 보내 줄래요?"},
+    "bad_frame": {"en": "Oops, that message got jumbled. Please try again.", "ko": "앗, 메시지가 뒤죽박죽이 됐어요. 다시 보내 줄래요?"},
+    "unknown_type": {"en": "I don't know that kind of message.", "ko": "그런 메시지는 잘 모르겠어요."},
+    "too_long": {"en": "That message is a bit too long. Can you say it in fewer words?", "ko": "메시지가 조금 길어요. 더 짧게 말해 줄래요?"},
+    "empty": {"en": "Type something first, then press send!", "ko": "먼저 하고 싶은 말을 써 주세요!"},
+    "not_started": {"en": "Pick a friend to talk to first!", "ko": "먼저 이야기할 친구를 골라 주세요!"},
+    "unknown_persona": {"en": "I can't find that friend. Please pick another one.", "ko": "그 친구를 찾을 수 없어요. 다른 친구를 골라 주세요."},
+    "unknown_conversation": {"en": "I can't find that chat. Let's start a new one!", "ko": "그 대화를 찾을 수 없어요. 새로 시작해요!"},
+    "busy": {"en": "Wait a moment, I'm still answering!", "ko": "잠깐만요, 아직 대답하는 중이에요!"},
+    "internal": {"en": "Something went wrong on my side. Let's try again.", "ko": "제 쪽에 문제가 생겼어요. 다시 해 봐요."},
+}
+
+
+def error_frame(code: str, lang: str = "en") -> dict[str, str]:
+    words = ERRORS.get(code, ERRORS["internal"])
+    return {"type": "error", "code": code, "message": words.get(lang, words["en"])}

@@ -1,0 +1,382 @@
+"""One chat turn: check the child's words, store them, stream a checked reply, store it.
+
+Order of work in a turn (each step's data is committed before the next starts):
+1. the safety stage judges the child's message (personal details are masked here);
+2. the child's message is committed;
+3. blocked -> the persona's redirect is committed and sent, and the model is never called;
+4. else a 'pending' reply row is committed, the turn waits for the model (turns queue in order on the
+   one model worker), tokens stream through the sentence gate, each sentence is checked (alone and with
+   the reply so far) and only then sent;
+5. the reply row is updated with what the child saw, its status, tokens and timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from anyio import to_thread
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.chat.gate import SentenceGate
+from server.chat.lang import detect_language
+from server.db import repo
+from server.db.models import Message
+from server.db.session import transaction
+from server.llm.base import ChatMessage, Engine, GenerationRequest, GenerationStats
+from server.personas import Persona
+from server.safety.verdict import SafetyChecker, Verdict
+
+log = logging.getLogger("kidchat.chat")
+
+Send = Callable[[dict], Awaitable[None]]
+
+
+class ChatError(Exception):
+    """A request the service refuses; `code` is one of the protocol's error codes."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class Started:
+    conversation_id: str
+    persona: Persona
+    language: str
+    history: list[dict]
+
+
+@dataclass
+class TurnOutcome:
+    message_id: str
+    status: str  # complete | interrupted | blocked
+    stats: GenerationStats = field(default_factory=GenerationStats)
+
+
+_END = object()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def history_frame(messages: list[Message]) -> list[dict]:
+    return [{"id": m.id, "role": m.role, "text": m.text, "status": m.status} for m in messages]
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        safety: SafetyChecker,
+        personas: dict[str, Persona],
+        sessions: sessionmaker[Session],
+        max_message_chars: int = 500,
+        max_reply_tokens: int = 256,
+    ) -> None:
+        self.engine = engine
+        self.safety = safety
+        self.personas = personas
+        self.sessions = sessions
+        self.max_message_chars = max_message_chars
+        self.max_reply_tokens = max_reply_tokens
+        # The one model runs one generation at a time; a single worker thread is the queue (FIFO).
+        self._model_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kidchat-model")
+
+    def close(self) -> None:
+        self._model_worker.shutdown(wait=True, cancel_futures=True)
+
+    # -- starting -----------------------------------------------------------------------------
+    async def start_new(self, persona_id: str) -> Started:
+        persona = self.personas.get(persona_id)
+        if persona is None:
+            raise ChatError("unknown_persona")
+        lang = persona.primary_language
+
+        def work() -> Started:
+            with transaction(self.sessions) as s:
+                conv = repo.create_conversation(
+                    s, persona_id=persona.id, persona_version=None, language=lang, model=self.engine.name
+                )
+                greeting = repo.add_message(
+                    s, conv.id, role="assistant", text=persona.greeting[lang], status="complete"
+                )
+                return Started(conv.id, persona, lang, history_frame([greeting]))
+
+        return await to_thread.run_sync(work)
+
+    async def resume(self, conversation_id: str) -> Started:
+        def work() -> Started:
+            with transaction(self.sessions) as s:
+                conv = repo.get_conversation(s, conversation_id)
+                if conv is None:
+                    raise ChatError("unknown_conversation")
+                persona = self.personas.get(conv.persona_id)
+                if persona is None:
+                    raise ChatError("unknown_persona")
+                return Started(conv.id, persona, conv.language, history_frame(repo.list_messages(s, conv.id)))
+
+        return await to_thread.run_sync(work)
+
+    # -- one turn -----------------------------------------------------------------------------
+    def validate(self, text: str) -> str:
+        text = text.strip()
+        if not text:
+            raise ChatError("empty")
+        if len(text) > self.max_message_chars:
+            raise ChatError("too_long")
+        return text
+
+    async def run_turn(
+        self, conversation_id: str, text: str, send: Send, stop: threading.Event
+    ) -> TurnOutcome:
+        started_at = time.perf_counter()
+        text = self.validate(text)
+        persona, earlier_child = await to_thread.run_sync(self._load_turn_context, conversation_id)
+        lang = persona.language_for(detect_language(text))
+        verdict = self.safety.check(text, "child", history=tuple(earlier_child))
+
+        if not verdict.allowed:
+            redirect = persona.redirect(verdict.category, lang)
+            reply_id = await to_thread.run_sync(self._store_blocked_child, conversation_id, verdict, redirect)
+            await send({"type": "redirect", "text": redirect, "category": verdict.category})
+            return TurnOutcome(reply_id, "blocked")
+
+        request, reply_id = await to_thread.run_sync(
+            self._store_child_and_prepare, conversation_id, persona, lang, verdict
+        )
+        return await self._generate(conversation_id, persona, lang, request, reply_id, send, stop, started_at)
+
+    def _load_turn_context(self, conversation_id: str) -> tuple[Persona, list[str]]:
+        with transaction(self.sessions) as s:
+            conv = repo.get_conversation(s, conversation_id)
+            if conv is None:
+                raise ChatError("unknown_conversation")
+            persona = self.personas.get(conv.persona_id)
+            if persona is None:
+                raise ChatError("unknown_persona")
+            earlier = [m.text for m in repo.list_messages(s, conversation_id) if m.role == "child"]
+            return persona, earlier
+
+    def _store_blocked_child(self, conversation_id: str, verdict: Verdict, redirect: str) -> str:
+        with transaction(self.sessions) as s:
+            conv = repo.get_conversation(s, conversation_id)
+            assert conv is not None
+            child = repo.add_message(s, conversation_id, role="child", status="blocked", **_safety_fields(verdict, "child"))
+            reply = repo.add_message(
+                s,
+                conversation_id,
+                role="assistant",
+                text=redirect,
+                status="blocked",
+                safety_action=verdict.action,
+                safety_category=verdict.category,
+                safety_side="child",
+                safety_severity=verdict.severity,
+            )
+            repo.raise_flag(
+                s, conv, message_id=child.id, category=verdict.category or "unknown", severity=verdict.severity, side="child"
+            )
+            return reply.id
+
+    def _store_child_and_prepare(
+        self, conversation_id: str, persona: Persona, lang: str, verdict: Verdict
+    ) -> tuple[GenerationRequest, str]:
+        with transaction(self.sessions) as s:
+            repo.add_message(s, conversation_id, role="child", status="complete", **_safety_fields(verdict, "child"))
+            history = repo.list_messages(s, conversation_id)
+            reply = repo.add_message(s, conversation_id, role="assistant", text="", status="pending", model=self.engine.name)
+            request = self.fit_prompt(persona, lang, history)
+            return request, reply.id
+
+    def fit_prompt(self, persona: Persona, lang: str, history: list[Message]) -> GenerationRequest:
+        """System prompt + as much recent history as fits; oldest turns go first, the system prompt never."""
+        system = ChatMessage("system", persona.system_prompt[lang])
+        turns = [
+            ChatMessage("user" if m.role == "child" else "assistant", m.text)
+            for m in history
+            if m.status in ("complete", "interrupted") and m.text
+        ]
+        gen = persona.generation
+        labels = persona.labels(lang)
+        max_tokens = min(gen.max_tokens, self.max_reply_tokens)
+
+        def request(turns: list[ChatMessage]) -> GenerationRequest:
+            return GenerationRequest(
+                messages=(system, *turns),
+                language=lang,
+                assistant_label=labels.persona,
+                user_label=labels.child,
+                max_tokens=max_tokens,
+                temperature=gen.temperature,
+                top_p=gen.top_p,
+                repeat_penalty=gen.repeat_penalty,
+            )
+
+        budget = self.engine.n_ctx - max_tokens
+        # The newest turn is the child's message; keep it even if it alone is too long for the budget.
+        while len(turns) > 1 and self.engine.count_tokens(request(turns)) > budget:
+            turns.pop(0)
+        return request(turns)
+
+    async def _generate(
+        self,
+        conversation_id: str,
+        persona: Persona,
+        lang: str,
+        request: GenerationRequest,
+        reply_id: str,
+        send: Send,
+        stop: threading.Event,
+        started_at: float,
+    ) -> TurnOutcome:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        stats = GenerationStats()
+
+        def post(item: object) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop is gone (shutdown); nothing is listening
+                stop.set()
+
+        def worker() -> None:
+            try:
+                for piece in self.engine.stream(request, stop, stats):
+                    post(piece)
+            except BaseException as exc:  # noqa: BLE001 - reported to the turn, never to the child
+                post(_Failure(exc))
+            finally:
+                post(_END)
+
+        job = loop.run_in_executor(self._model_worker, worker)
+        gate = SentenceGate()
+        shown = ""  # checked text the child has seen
+        raw = ""  # everything the model said
+        ttft_ms: int | None = None
+        blocked: Verdict | None = None
+        failed = False
+
+        async def release(pieces: list[str]) -> bool:
+            nonlocal shown, blocked
+            if not shown:  # a reply starts at its first visible character
+                while pieces and not pieces[0].strip():
+                    pieces = pieces[1:]
+                if pieces:
+                    pieces = [pieces[0].lstrip(), *pieces[1:]]
+            sentence = "".join(pieces)
+            if not sentence.strip():
+                shown += sentence
+                return True
+            verdict = self.safety.check(sentence, "assistant")
+            if verdict.allowed and shown.strip():
+                verdict = self.safety.check(shown + sentence, "assistant")  # what the child would have read
+            if not verdict.allowed:
+                blocked = verdict
+                stop.set()
+                return False
+            for piece in pieces:
+                await send({"type": "delta", "text": piece})
+            shown += sentence
+            return True
+
+        while True:
+            item = await queue.get()
+            if item is _END:
+                break
+            if isinstance(item, _Failure):
+                failed = True
+                log.error("generation failed in conversation %s: %s", conversation_id, type(item.exc).__name__)
+                continue
+            if blocked is not None or stop.is_set():
+                continue  # drain: the worker stops within a token
+            assert isinstance(item, str)
+            if ttft_ms is None:
+                ttft_ms = int((time.perf_counter() - started_at) * 1000)
+            raw += item
+            for sentence in gate.feed(item):
+                if not await release(sentence):
+                    break
+        await job
+
+        if blocked is None and not stop.is_set():  # also after a crash: what the model said is checked
+            rest = gate.flush()
+            if rest:
+                await release(rest)
+
+        if blocked is not None:
+            status = "blocked"
+            redirect = persona.redirect(blocked.category, lang)
+            await send({"type": "redirect", "text": redirect, "category": blocked.category})
+            shown_text, withheld = redirect, raw
+        else:
+            status = "interrupted" if (stop.is_set() or failed) else "complete"
+            shown_text, withheld = shown, None
+        if failed:
+            await send({"type": "error", "code": "internal", "message": _internal_words(lang)})
+
+        duration_ms = int((time.perf_counter() - started_at) * 1000)
+        await to_thread.run_sync(
+            self._finish_reply, conversation_id, reply_id, status, shown_text, withheld, blocked, stats, ttft_ms, duration_ms
+        )
+        return TurnOutcome(reply_id, status, stats)
+
+    def _finish_reply(
+        self,
+        conversation_id: str,
+        reply_id: str,
+        status: str,
+        text: str,
+        withheld: str | None,
+        blocked: Verdict | None,
+        stats: GenerationStats,
+        ttft_ms: int | None,
+        duration_ms: int,
+    ) -> None:
+        with transaction(self.sessions) as s:
+            reply = repo.get_message(s, reply_id)
+            assert reply is not None
+            reply.text = text
+            reply.status = status
+            reply.model = stats.model or reply.model
+            reply.withheld_text = withheld
+            reply.prompt_tokens = stats.prompt_tokens
+            reply.completion_tokens = stats.completion_tokens
+            reply.ttft_ms = ttft_ms
+            reply.duration_ms = duration_ms
+            if blocked is not None:
+                for key, value in _safety_fields(blocked, "assistant").items():
+                    if key != "text":
+                        setattr(reply, key, value)
+                conv = repo.get_conversation(s, conversation_id)
+                assert conv is not None
+                repo.raise_flag(
+                    s, conv, message_id=reply.id, category=blocked.category or "unknown",
+                    severity=blocked.severity, side="assistant",
+                )
+
+
+def _safety_fields(verdict: Verdict, side: str) -> dict:
+    return {
+        "text": verdict.text,
+        "safety_action": verdict.action,
+        "safety_category": verdict.category,
+        "safety_side": side if not verdict.allowed else None,
+        "safety_severity": verdict.severity,
+        "safety_scores": dict(verdict.scores) or None,
+    }
+
+
+def _internal_words(lang: str) -> str:
+    from server.chat.protocol import ERRORS
+
+    return ERRORS["internal"].get(lang, ERRORS["internal"]["en"])

@@ -1,0 +1,49 @@
+"""Settings of the safety stage (env prefix KIDCHAT_SAFETY_).
+
+What each category costs and what happens per age band is data: `policy.yaml` (bundled beside the
+code in `server/safety/data/`, or the file `KIDCHAT_SAFETY_POLICY_PATH` points to). Nothing here is
+read at import; `build_checker()` reads it once at start-up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SafetySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KIDCHAT_SAFETY_", env_file=None, extra="ignore")
+
+    policy_path: Path | None = Field(
+        None,
+        description="YAML with age bands, and per category its severity, the action per age band and "
+        "the classifier threshold per age band. Empty means the bundled server/safety/data/policy.yaml.",
+    )
+    default_age: int = Field(
+        6,
+        ge=3,
+        le=17,
+        description="Age assumed when the caller does not know the child's age (the strictest band "
+        "for kidchat's youngest users).",
+    )
+    classifier: bool = Field(
+        True,
+        description="Use the trained classifier beside the word lists when its artifact is present.",
+    )
+    classifier_path: Path | None = Field(
+        None,
+        description="Classifier artifact (.npz). Empty means the committed server/safety/data/classifier.npz.",
+    )
+    history_turns: int = Field(
+        12,
+        ge=0,
+        le=100,
+        description="How many of the child's earlier messages the conversation-level signals look at.",
+    )
+
+    @field_validator("policy_path", "classifier_path", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: object) -> object:
+        return None if v == "" else v
