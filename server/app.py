@@ -19,6 +19,7 @@ from server.db.session import make_engine, make_sessionmaker, transaction
 from server.llm.base import Engine
 from server.pages.kids import router as kids_router
 from server.personas import load_personas
+from server.safety.api import router as moderate_router
 from server.safety.verdict import SafetyChecker
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -101,4 +102,5 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     app.include_router(kids_router)
     app.include_router(ws_router)
+    app.include_router(moderate_router)
     return app
