@@ -171,12 +171,12 @@ def eighth_turn_cold_vs_warm(app, engine, persona, lang: str, conv_id: str) -> t
             stop.set()
         return time.perf_counter() - t0
 
-    cache = engine.llm.cache
-    engine.llm.set_cache(None)
+    saved, engine.states.capacity = engine.states.capacity, 0
+    engine.states._states.clear()
     engine.llm.reset()
-    cold = first_token()
-    warm = first_token()
-    engine.llm.set_cache(cache)
+    cold = first_token()  # nothing to reuse: the whole history is read
+    warm = first_token()  # the same prompt again: only its last token is read
+    engine.states.capacity = saved
     return cold, warm, engine.count_tokens(request)
 
 

@@ -32,6 +32,7 @@ from server.pages.parents_review import alerts_for_banner
 from server.pages.parents_review import router as review_router
 from server.personas import load_personas
 from server.personas_store import PersonaStore
+from server.safety.api import router as moderate_router
 from server.safety.verdict import SafetyChecker
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -132,4 +133,5 @@ def create_app(
     app.include_router(educators_router)
     app.include_router(admin_router)
     app.include_router(ws_router)
+    app.include_router(moderate_router)
     return app

@@ -281,3 +281,11 @@ def test_engine_crash_keeps_the_partial_reply(client: TestClient, engine: Script
     assert after[-1]["status"] == "complete"  # the socket and the model still work
     reply = messages(database_url, conv)[2]
     assert reply.text == "All good." and reply.status == "interrupted"
+
+
+def test_moderation_endpoint_is_served_by_the_app(client: TestClient) -> None:
+    response = client.post(
+        "/api/moderate", json={"items": [{"text": "badword here", "role": "child"}, {"text": "hello", "role": "child"}]}
+    )
+    assert response.status_code == 200
+    assert [r["action"] for r in response.json()["results"]] == ["block", "allow"]

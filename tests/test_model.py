@@ -132,3 +132,23 @@ def test_real_replies_stream_through_the_websocket(model_settings, real_engine, 
     if frames[-1]["status"] == "complete":
         reply = "".join(f["text"] for f in frames if f["type"] == "delta")
         assert reply.strip() and detect_language(reply) == language
+
+
+def test_interleaved_conversations_get_their_kv_cache_back(real_engine) -> None:
+    """Child A, then child B, then A again: A's second turn restores A's saved state."""
+    engine: LlamaEngine = real_engine.pick("en")
+    sys_a = ChatMessage("system", "You are a reading buddy who loves stories about turtles. " * 5)
+    sys_b = ChatMessage("system", "You are a patient teacher who explains numbers. " * 5)
+    a1 = GenerationRequest(messages=(sys_a, ChatMessage("user", "Hi!")), max_tokens=8, temperature=0.0)
+    b1 = GenerationRequest(messages=(sys_b, ChatMessage("user", "Hello!")), max_tokens=8, temperature=0.0)
+    a_reply = "".join(engine.stream(a1, threading.Event(), GenerationStats()))
+    "".join(engine.stream(b1, threading.Event(), GenerationStats()))
+    a2 = GenerationRequest(
+        messages=(sys_a, ChatMessage("user", "Hi!"), ChatMessage("assistant", a_reply), ChatMessage("user", "More?")),
+        max_tokens=8,
+        temperature=0.0,
+    )
+    stats = GenerationStats()
+    list(engine.stream(a2, threading.Event(), stats))
+    assert stats.extra["restored_tokens"] >= len(engine._render(a1)) - 1
+    assert engine.states.size <= 256 << 20

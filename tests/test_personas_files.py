@@ -89,7 +89,10 @@ def test_redirect_lookup_uses_the_persona_voice(personas: dict[str, Persona]) ->
     assert hana.redirect("profanity", "en") == hana.redirects["en"]["profanity"]
     assert hana.redirect("profanity", "ko") == hana.redirects["ko"]["profanity"]
     # a language the persona does not speak falls back to its primary language
-    assert personas["soeun-mom"].redirect("dangerous", "en") == personas["soeun-mom"].redirects["ko"]["dangerous"]
+    assert (
+        personas["soeun-mom"].redirect("dangerous", "en")
+        == personas["soeun-mom"].redirects["ko"]["dangerous"]
+    )
 
 
 def test_prompts_stay_small_model_friendly(personas: dict[str, Persona]) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
+
+import numpy as np
 
 from server.llm.base import EngineError, GenerationRequest, GenerationStats
 from server.llm.templates import pick_template, render_transcript
@@ -35,7 +39,7 @@ class LlamaEngine:
         kv_cache_mb: int = 256,
         seed: int = 0xC0FFEE,
     ) -> None:
-        from llama_cpp import Llama, LlamaRAMCache
+        from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         if not Path(model_path).is_file():
@@ -49,8 +53,7 @@ class LlamaEngine:
             seed=seed,
             verbose=False,
         )
-        if kv_cache_mb > 0:
-            self.llm.set_cache(LlamaRAMCache(capacity_bytes=kv_cache_mb << 20))
+        self.states = StateCache(self.llm, kv_cache_mb << 20)
         self.name = Path(model_path).name
         self.n_ctx = self.llm.n_ctx()
         metadata = self.llm.metadata
@@ -91,6 +94,7 @@ class LlamaEngine:
             tokens = self._render(request)
             stats.model = self.name
             stats.prompt_tokens = len(tokens)
+            stats.extra["restored_tokens"] = self.states.restore(tokens)
             max_tokens = max(1, min(request.max_tokens, self.n_ctx - len(tokens)))
             try:
                 chunks = self.llm.create_completion(
@@ -112,3 +116,75 @@ class LlamaEngine:
                         yield text
             except (RuntimeError, ValueError) as exc:
                 raise EngineError(type(exc).__name__) from exc
+            finally:
+                self.states.save()
+
+
+class StateCache:
+    """Saved llama.cpp states (the KV cache) of recent conversations, so a conversation's next turn
+    reads only its new tokens even after other children's turns used the context in between.
+
+    Written here rather than using llama-cpp-python's LlamaRAMCache: its save_state() also copies the
+    logits of every evaluated token (n_tokens x vocabulary floats: ~240 MB per turn for Gemma's 262k
+    vocabulary, ~0.5 s), and its capacity counts only the KV bytes, so memory grows without bound.
+    The logits are not needed: llama-cpp-python always evaluates a prompt's last token again.
+    """
+
+    MIN_GAIN = 16  # tokens; restoring a state costs about as much as evaluating a few tokens
+
+    def __init__(self, llm: object, capacity_bytes: int) -> None:
+        self.llm = llm
+        self.capacity = capacity_bytes
+        self._states: OrderedDict[bytes, tuple[np.ndarray, bytes]] = OrderedDict()
+
+    @property
+    def size(self) -> int:
+        return sum(len(data) for _, data in self._states.values())
+
+    @staticmethod
+    def _prefix(a: np.ndarray, b: np.ndarray) -> int:
+        n = min(len(a), len(b))
+        if n == 0:
+            return 0
+        diff = np.flatnonzero(a[:n] != b[:n])
+        return int(diff[0]) if len(diff) else n
+
+    def save(self) -> None:
+        if self.capacity <= 0 or self.llm.n_tokens == 0:  # type: ignore[attr-defined]
+            return
+        import llama_cpp
+
+        ctx = self.llm._ctx.ctx  # type: ignore[attr-defined]
+        size = llama_cpp.llama_state_get_size(ctx)
+        buf = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_get_data(ctx, buf, size)
+        tokens = np.array(self.llm._input_ids, dtype=np.intc)  # type: ignore[attr-defined]
+        key = tokens.tobytes()
+        self._states.pop(key, None)
+        self._states[key] = (tokens, bytes(memoryview(buf)[:written]))
+        while self._states and self.size > self.capacity:
+            self._states.popitem(last=False)
+
+    def restore(self, prompt: Sequence[int]) -> int:
+        """Load the saved state sharing the longest prefix with `prompt` when it beats the context's
+        own; returns the number of prompt tokens llama.cpp can skip."""
+        import llama_cpp
+
+        want = np.asarray(prompt[:-1], dtype=np.intc)  # the last token is always evaluated again
+        current = self._prefix(np.asarray(self.llm._input_ids, dtype=np.intc), want)  # type: ignore[attr-defined]
+        best_key, best_len = None, current
+        for key, (tokens, _) in self._states.items():
+            shared = self._prefix(tokens, want)
+            if shared > best_len:
+                best_key, best_len = key, shared
+        if best_key is None or best_len - current < self.MIN_GAIN:
+            return current
+        tokens, data = self._states[best_key]
+        self._states.move_to_end(best_key)
+        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if llama_cpp.llama_state_set_data(self.llm._ctx.ctx, buf, len(data)) != len(data):  # type: ignore[attr-defined]
+            self.llm.reset()  # type: ignore[attr-defined]
+            return 0
+        self.llm.input_ids[: len(tokens)] = tokens  # type: ignore[attr-defined]
+        self.llm.n_tokens = len(tokens)  # type: ignore[attr-defined]
+        return best_len

@@ -14,10 +14,24 @@ __all__ = ["CATEGORIES", "SafetyChecker", "SafetySettings", "Verdict", "build_ch
 
 
 def build_checker(settings: SafetySettings | None = None) -> SafetyChecker:
-    """Build the safety stage from settings (reads the policy and the word lists once)."""
-    from server.safety.checker import RuleChecker
+    """Build the safety stage from settings: reads the policy, the word lists and the classifier
+    artifact once. With `classifier` on and no artifact where it should be, this fails loudly rather
+    than run with a layer missing."""
+    from server.safety.checker import SafetyStage
+    from server.safety.classifier import Classifier, default_artifact
+    from server.safety.normalize import Normalizer
     from server.safety.policy import load_policy
 
     settings = settings or SafetySettings()
     policy = load_policy(settings.policy_path)
-    return RuleChecker(policy, default_age=settings.default_age)
+    normalizer = Normalizer()
+    classifier = None
+    if settings.classifier:
+        classifier = Classifier(settings.classifier_path or default_artifact(), normalizer)
+    return SafetyStage(
+        policy,
+        default_age=settings.default_age,
+        classifier=classifier,
+        history_turns=settings.history_turns,
+        normalizer=normalizer,
+    )

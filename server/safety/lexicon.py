@@ -133,12 +133,17 @@ class Lexicon:
             allow_p = re.compile("|".join(sorted((re.escape(a.casefold()) for a in allow), key=len, reverse=True)))
         return cls(patterns=patterns, allow=allow_p)
 
+    def blank_allowed(self, view: str) -> str:
+        """`view` with the harmless words of allow.txt blanked out ("시발점" -> spaces)."""
+        if self.allow is None:
+            return view
+        return self.allow.sub(lambda m: " " * len(m.group(0)), view)
+
     def hits(self, views: tuple[str, ...], role: str) -> set[str]:
         """Categories with an entry in any of the views, for text said by `role`."""
         found: set[str] = set()
         for view in views:
-            if self.allow is not None:
-                view = self.allow.sub(lambda m: " " * len(m.group(0)), view)
+            view = self.blank_allowed(view)
             for name, pattern in self.patterns.items():
                 category, _, only = name.partition("@")
                 if category in found or (only and only != role):

@@ -58,6 +58,7 @@ class AgeBands(BaseModel):
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     age_bands: AgeBands
+    harmful_threshold: PerBand
     categories: dict[str, CategoryPolicy]
 
     @model_validator(mode="after")
@@ -83,6 +84,9 @@ class Policy(BaseModel):
 
     def threshold(self, category: str, band: Band) -> float:
         return getattr(self.categories[category].threshold, band)
+
+    def harmful(self, band: Band) -> float:
+        return getattr(self.harmful_threshold, band)
 
     def severity(self, category: str) -> Severity:
         return self.categories[category].severity

@@ -30,7 +30,7 @@ class SafetySettings(BaseSettings):
     )
     classifier: bool = Field(
         True,
-        description="Use the trained classifier beside the word lists when its artifact is present.",
+        description="Use the trained classifier beside the word lists (off: word lists and detectors only).",
     )
     classifier_path: Path | None = Field(
         None,

@@ -109,7 +109,7 @@ OBFUSCATED = [
 @pytest.mark.parametrize("text", OBFUSCATED)
 def test_obfuscated_profanity_is_caught(checker, text):
     v = checker.check(text, "child", age=8)
-    assert v.action == "block" and v.category == "profanity", v
+    assert v.action == "block" and "profanity" in v.categories, v
 
 
 LOOKALIKES = [
@@ -251,7 +251,11 @@ def test_a_broken_policy_is_refused(tmp_path):
     from server.safety.policy import PolicyError, load_policy
 
     path = tmp_path / "policy.yaml"
-    path.write_text("age_bands: {early: 7, middle: 11, teen: 17}\ncategories: {}\n", "utf-8")
+    path.write_text(
+        "age_bands: {early: 7, middle: 11, teen: 17}\n"
+        "harmful_threshold: {early: 0.5, middle: 0.5, teen: 0.5}\ncategories: {}\n",
+        "utf-8",
+    )
     with pytest.raises(PolicyError, match="missing"):
         load_policy(path)
 
@@ -277,4 +281,4 @@ def test_verdict_shape(checker):
     v = checker.check("hello there", "child", age=7)
     assert isinstance(v, Verdict)
     assert v.allowed and v.category is None and v.severity == "none"
-    assert set(v.scores) == set(CATEGORIES)
+    assert set(v.scores) >= set(CATEGORIES)

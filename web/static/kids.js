@@ -186,7 +186,11 @@
     // Silence the live region while the whole history is (re)drawn, so a resume is not read aloud again.
     el.messages.setAttribute("aria-live", "off");
     el.messages.replaceChildren();
-    for (const m of history || []) addBubble(m.role, m.text, m.status);
+    for (const m of history || []) {
+      // A reply with no words yet (pending, or stopped before its first word) shows only its note.
+      if (!m.text && !isChild(m.role) && m.status !== "interrupted") continue;
+      addBubble(m.role, m.text, m.status);
+    }
     scrollToEnd(true);
     setTimeout(() => el.messages.setAttribute("aria-live", "polite"), 0);
   }

@@ -1,0 +1,93 @@
+"""`kidchat safety`: check texts from stdin, evaluate on the held-out split, train the classifier."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def safety() -> None:
+    """kidchat's safety stage: check, eval, train (docs/safety.md)."""
+
+
+def verdict_json(v: object) -> dict:
+    """The public shape of a verdict (CLI and POST /api/moderate)."""
+    from server.safety.verdict import Verdict
+
+    assert isinstance(v, Verdict)
+    return {
+        "action": v.action,
+        "categories": list(v.categories),
+        "scores": {k: round(s, 4) for k, s in v.scores.items()},
+    }
+
+
+@safety.command()
+@click.option("--age", type=click.IntRange(3, 17), default=None, help="Child's age (default: KIDCHAT_SAFETY_DEFAULT_AGE).")
+@click.option("--details/--no-details", default=False, help="Also print category, severity and the masked text.")
+def check(age: int | None, details: bool) -> None:
+    """Read JSON lines {"text": ..., "role": "child"|"assistant"} on stdin; write one JSON line per
+    input, in order, with "action", "categories" and "scores". A line that is not such an object
+    gets {"error": ...} and the rest go on."""
+    from server.safety import build_checker
+
+    checker = build_checker()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise ValueError('expected an object with a string "text"')
+            role = item.get("role", "child")
+            if role not in ("child", "assistant"):
+                raise ValueError('"role" must be "child" or "assistant"')
+            history = tuple(h for h in item.get("history", ()) if isinstance(h, str))
+            v = checker.check(item["text"], role, age=item.get("age", age), history=history)
+        except (ValueError, TypeError) as exc:
+            click.echo(json.dumps({"error": str(exc).splitlines()[0][:200]}))
+            continue
+        out = verdict_json(v)
+        if details:
+            out.update(category=v.category, severity=v.severity, text=v.text)
+        click.echo(json.dumps(out, ensure_ascii=False))
+
+
+def _default_data() -> Path:
+    from training.safety_classifier.data import DEFAULT_DATA
+
+    return DEFAULT_DATA
+
+
+@safety.command("eval")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="Default: ../shared/data/safety.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/safety-eval"), show_default=True,
+              help="Folder for metrics.json, confusion_matrix.png and training_curve.png.")
+@click.option("--age", type=click.IntRange(3, 17), default=7, show_default=True, help="Age band to judge child messages in.")
+@click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="Judge every n-th held-out example (quick looks).")
+def eval_(data: Path | None, out: Path, age: int, every: int) -> None:
+    """Precision, recall, F1 and false-positive rate per data set and per category on the held-out
+    split, and the share of held-out harmless look-alike questions blocked."""
+    from training.safety_classifier.evaluate import evaluate, print_report
+
+    report = evaluate(data or _default_data(), out, age=age, every=every)
+    print_report(report)
+    click.echo(f"wrote {out}/metrics.json, {out}/confusion_matrix.png, {out}/training_curve.png")
+
+
+@safety.command()
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="Default: ../shared/data/safety.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Default: server/safety/data/classifier.npz.")
+@click.option("--max-features", type=int, default=None, help="Overrides the recipe.")
+@click.option("--c", "C", type=float, default=None, help="Overrides the recipe's C.")
+def train(data: Path | None, out: Path | None, max_features: int | None, C: float | None) -> None:
+    """Rebuild the classifier artifact from ../shared/data/safety (training/safety_classifier/recipe.yaml)."""
+    from training.safety_classifier.train import Recipe
+    from training.safety_classifier.train import train as run
+
+    meta = run(data or _default_data(), out, Recipe.load(max_features=max_features, C=C))
+    click.echo(f"data sha256 {meta['data_sha256']}; {meta['features']} features; heads {', '.join(meta['heads'])}")

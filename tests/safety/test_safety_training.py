@@ -1,0 +1,71 @@
+"""Training and evaluation on ../shared/data/safety (skipped in a clone without it; CI has it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server.safety.classifier import Classifier, default_artifact
+
+pytest.importorskip("sklearn", reason="training needs the safety-train extra (scikit-learn)")
+
+from training.safety_classifier.data import DEFAULT_DATA, data_sha256, load_examples, split  # noqa: E402
+
+needs_data = pytest.mark.skipif(
+    not DEFAULT_DATA.is_dir(), reason=f"public safety data not present at {DEFAULT_DATA} (a fresh clone has none)"
+)
+
+
+@needs_data
+def test_committed_artifact_was_built_from_the_current_data():
+    """Editing the data or kidchat's own lists without `kidchat safety train` fails here."""
+    assert Classifier(default_artifact()).data_sha256 == data_sha256(DEFAULT_DATA)
+
+
+@needs_data
+def test_split_is_stable_and_keeps_texts_on_one_side():
+    examples = load_examples(DEFAULT_DATA)
+    train, test = split(examples)
+    again_train, again_test = split(load_examples(DEFAULT_DATA))
+    assert [e.text for e in test] == [e.text for e in again_test]
+    assert len(again_train) == len(train)
+    assert {e.text for e in train}.isdisjoint({e.text for e in test})
+    assert 0.15 < len(test) / len(examples) < 0.25
+    for lang in ("ko", "en"):
+        # harmless request-shaped text is present in both languages
+        assert any(not e.harmful and e.text.rstrip().endswith("?") and e.lang == lang for e in train)
+
+
+@needs_data
+def test_tiny_training_run_writes_a_working_artifact(tmp_path: Path):
+    from training.safety_classifier.train import Recipe, train
+
+    out = tmp_path / "tiny.npz"
+    recipe = Recipe.load(max_features=3000, sample_every=40, curve_fractions=[0.5, 1.0], min_positives=20)
+    meta = train(DEFAULT_DATA, out, recipe)
+    assert out.is_file() and out.with_suffix(".json").is_file()
+    assert meta["data_sha256"] == data_sha256(DEFAULT_DATA)
+    assert meta["runtime_max_abs_diff"] <= 0.02
+    assert json.loads(out.with_suffix(".json").read_text("utf-8"))["recipe"]["max_features"] == 3000
+    clf = Classifier(out)
+    assert clf.heads[0] == "harmful" and len(clf.index) <= 3000
+    with np.load(out) as z:
+        assert np.abs(z["coef"].astype(np.float32)).max() > 0  # weights were learned
+    assert clf.scores("fuck you, you fucking idiot")["harmful"] > clf.scores("I like to read books")["harmful"]
+
+
+@needs_data
+def test_eval_writes_metrics_and_plots(tmp_path: Path):
+    from training.safety_classifier.evaluate import evaluate
+
+    report = evaluate(DEFAULT_DATA, tmp_path, age=7, every=25)
+    for name in ("metrics.json", "confusion_matrix.png", "training_curve.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert set(report["per_language"]) == {"ko", "en"}
+    for metrics in report["per_language"].values():
+        assert set(metrics) == {"wordlists", "classifier", "stage"}
+        assert 0.0 <= metrics["stage"]["f1"] <= 1.0
+    assert report["lookalikes_blocked"]["en"]["n"] > 50

@@ -1,0 +1,171 @@
+"""Train kidchat's safety classifier from ../shared/data/safety and write the run-time artifact.
+
+    kidchat safety train                      # = python -m training.safety_classifier.train
+    kidchat safety train --data ../shared/data/safety --out server/safety/data/classifier.npz
+
+Recipe: training/safety_classifier/recipe.yaml (flags override it). The model: TF-IDF over the
+features of server/safety/features.py (word uni/bigrams and character 2-4-grams of the normalised
+text) and one L2 logistic regression per head: "harmful" (any category) and each category with enough
+examples. Written: classifier.npz (numpy arrays, no pickle: vocabulary, IDF, weights, intercepts, head
+names, data hash) and classifier.json (recipe, data hash, split sizes, held-out metrics, training curve).
+CPU only, one thread, about two minutes here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from server.safety.classifier import default_artifact
+from server.safety.features import analyze
+from server.safety.normalize import Normalizer
+from server.safety.verdict import CATEGORIES
+from training.safety_classifier.data import DEFAULT_DATA, Example, data_sha256, load_examples, split
+
+RECIPE = Path(__file__).resolve().parent / "recipe.yaml"
+
+
+@dataclass
+class Recipe:
+    max_features: int = 150000
+    min_df: int = 2
+    C: float = 4.0
+    own_weight: float = 5.0
+    min_positives: int = 50
+    curve_fractions: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0])
+    sample_every: int = 1  # keep every n-th example (tests train a tiny model with e.g. 50)
+
+    @classmethod
+    def load(cls, path: Path = RECIPE, **overrides: object) -> Recipe:
+        values = yaml.safe_load(path.read_text("utf-8")) or {}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _f1(y: np.ndarray, pred: np.ndarray) -> float:
+    tp = float(np.sum(y & pred))
+    denom = float(np.sum(y) + np.sum(pred))
+    return 2 * tp / denom if denom else 0.0
+
+
+def train(
+    data: Path = DEFAULT_DATA,
+    out: Path | None = None,
+    recipe: Recipe | None = None,
+) -> dict:
+    """Train on the training split, write the artifact and its metadata, return the metadata."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    recipe = recipe or Recipe.load()
+    out = out or default_artifact()
+    started = time.time()
+    examples = load_examples(data)[:: recipe.sample_every]
+    train_set, test_set = split(examples)
+    _say(f"{len(examples)} examples: {len(train_set)} train, {len(test_set)} held out")
+
+    normalizer = Normalizer()
+    vectorizer = TfidfVectorizer(
+        analyzer=partial(analyze, normalizer=normalizer),
+        sublinear_tf=True,
+        min_df=recipe.min_df,
+        max_features=recipe.max_features,
+        dtype=np.float32,
+    )
+    _say("features ...")
+    x_train = vectorizer.fit_transform([e.text for e in train_set])
+    x_test = vectorizer.transform([e.text for e in test_set])
+    weights = np.array([recipe.own_weight if e.source.startswith("kidchat") else 1.0 for e in train_set])
+
+    def target(ex: list[Example], head: str) -> np.ndarray:
+        if head == "harmful":
+            return np.array([e.harmful for e in ex])
+        return np.array([head in e.categories for e in ex])
+
+    counts = {c: int(target(train_set, c).sum()) for c in CATEGORIES}
+    heads = ["harmful"] + [c for c in CATEGORIES if counts[c] >= recipe.min_positives]
+    coefs, intercepts = [], []
+    harmful_model = None
+    for head in heads:
+        _say(f"head {head} ({int(target(train_set, head).sum())} positives) ...")
+        model = LogisticRegression(C=recipe.C, solver="liblinear", max_iter=500)
+        model.fit(x_train, target(train_set, head), sample_weight=weights)
+        coefs.append(model.coef_[0].astype(np.float32))
+        intercepts.append(float(model.intercept_[0]))
+        harmful_model = harmful_model or model
+
+    # training curve: the "harmful" head on growing shares of the training split
+    y_train, y_test = target(train_set, "harmful"), target(test_set, "harmful")
+    langs = np.array([e.lang for e in test_set])
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(train_set))
+    curve = []
+    for frac in recipe.curve_fractions:
+        idx = order[: max(100, int(frac * len(order)))]
+        model = LogisticRegression(C=recipe.C, solver="liblinear", max_iter=500)
+        model.fit(x_train[idx], y_train[idx], sample_weight=weights[idx])
+        pred_test = model.predict_proba(x_test)[:, 1] >= 0.5
+        pred_train = model.predict_proba(x_train[idx])[:, 1] >= 0.5
+        point = {"fraction": frac, "examples": int(len(idx)), "train_f1": _f1(y_train[idx], pred_train)}
+        for lang in ("ko", "en"):
+            k = langs == lang
+            point[f"heldout_f1_{lang}"] = _f1(y_test[k], pred_test[k])
+        curve.append(point)
+        _say(f"curve {point}")
+
+    vocab = vectorizer.get_feature_names_out().tolist()
+    if any("\n" in f for f in vocab):
+        raise ValueError("a feature contains a newline; the vocabulary encoding relies on none")
+    sha = data_sha256(data)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        out,
+        vocab_utf8=np.frombuffer("\n".join(vocab).encode("utf-8"), dtype=np.uint8),
+        idf=vectorizer.idf_.astype(np.float16),
+        coef=np.stack(coefs, axis=1).astype(np.float16),
+        intercept=np.array(intercepts, dtype=np.float32),
+        heads=np.array(heads),
+        data_sha256=np.array(sha),
+    )
+    # the run-time code (numpy, float16 weights) must agree with scikit-learn
+    from server.safety.classifier import Classifier
+
+    runtime = Classifier(out, normalizer)
+    sample = test_set[:: max(1, len(test_set) // 300)]
+    expected = harmful_model.predict_proba(vectorizer.transform([e.text for e in sample]))[:, 1]
+    got = np.array([runtime.scores(e.text)["harmful"] for e in sample])
+    drift = float(np.max(np.abs(expected - got)))
+    if drift > 0.02:
+        raise RuntimeError(f"run-time scores differ from scikit-learn's by {drift:.3f}")
+    meta = {
+        "artifact": out.name,
+        "data_sha256": sha,
+        "data": "../shared/data/safety (files listed in training/safety_classifier/data.py) + training/safety_classifier/data/*.txt",
+        "rebuild": "kidchat safety train",
+        "recipe": asdict(recipe),
+        "heads": heads,
+        "features": len(vocab),
+        "runtime_max_abs_diff": round(drift, 5),
+        "examples": {"train": len(train_set), "heldout": len(test_set)},
+        "category_positives_train": counts,
+        "training_curve": curve,
+        "seconds": round(time.time() - started, 1),
+    }
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    _say(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) in {meta['seconds']} s")
+    return meta
+
+
+if __name__ == "__main__":
+    train()
