@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from server.db import repo
 from server.db.session import make_engine, make_sessionmaker, transaction
 from server.deps import child_info_loader
 from server.llm.base import Engine
+from server.notify import build_notifier
 from server.pages.admin import router as admin_router
 from server.pages.auth import router as auth_router
 from server.pages.common import install_error_pages
@@ -30,8 +32,10 @@ from server.pages.kids import router as kids_router
 from server.pages.parents import router as parents_router
 from server.pages.parents_review import alerts_for_banner
 from server.pages.parents_review import router as review_router
+from server.pages.parents_settings import router as settings_router
 from server.personas import load_personas
 from server.personas_store import PersonaStore
+from server.retention import purge_forever
 from server.safety.api import router as moderate_router
 from server.safety.verdict import SafetyChecker
 
@@ -96,6 +100,7 @@ def create_app(
             store.seed(s, yaml_personas, now())
         if closed:
             log.warning("%d replies were cut off by the last shutdown; marked interrupted", closed)
+        notifier = build_notifier(settings, sessions, now)
         model = engine or build_engine(settings)
         checker = safety or build_safety()
         app.state.sessions = sessions
@@ -110,11 +115,23 @@ def create_app(
             sessions=sessions,
             max_message_chars=settings.max_message_chars,
             max_reply_tokens=settings.max_reply_tokens,
+            clock=now,
+            on_alerts=notifier.submit if notifier else None,
+        )
+        app.state.notifier = notifier
+        purger = (
+            asyncio.create_task(purge_forever(sessions, now, settings.purge_interval_minutes))
+            if settings.purge_interval_minutes
+            else None
         )
         try:
             yield
         finally:
+            if purger is not None:
+                purger.cancel()
             app.state.chat.close()
+            if notifier is not None:
+                notifier.close()
             db_engine.dispose()
 
     app = FastAPI(title="kidchat", lifespan=lifespan)
@@ -130,6 +147,7 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(parents_router)
     app.include_router(review_router)
+    app.include_router(settings_router)
     app.include_router(educators_router)
     app.include_router(admin_router)
     app.include_router(ws_router)

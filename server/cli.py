@@ -149,6 +149,27 @@ def admin_create(email: str, name: str, password_stdin: bool) -> None:
     click.echo(f"admin {accounts.normalize_email(email)} created; log in at /login")
 
 
+@main.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+def purge_cmd(dry_run: bool) -> None:
+    """Delete transcripts past each child's retention window (and expired sign-ins)."""
+    from datetime import UTC, datetime
+
+    from server.db.session import make_engine, make_sessionmaker, transaction
+    from server.retention import purge
+
+    engine = make_engine(Settings().resolved_database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as s:
+            report = purge(s, datetime.now(UTC), dry_run=dry_run)
+    finally:
+        engine.dispose()
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{verb} {report.conversations} conversations past their retention window")
+    if not dry_run:
+        click.echo(f"removed {report.sessions} expired sign-ins and {report.login_failures} old login failures")
+
+
 @main.command("personas")
 def personas_check() -> None:
     """Validate personas/*.yaml and list them."""

@@ -46,6 +46,8 @@ ERRORS: dict[str, dict[str, str]] = {
     "unknown_persona": {"en": "I can't find that friend. Please pick another one.", "ko": "그 친구를 찾을 수 없어요. 다른 친구를 골라 주세요."},
     "unknown_conversation": {"en": "I can't find that chat. Let's start a new one!", "ko": "그 대화를 찾을 수 없어요. 새로 시작해요!"},
     "busy": {"en": "Wait a moment, I'm still answering!", "ko": "잠깐만요, 아직 대답하는 중이에요!"},
+    "time_up": {"en": "That's all the chat time for today. See you tomorrow!", "ko": "오늘 이야기 시간이 다 됐어요. 내일 또 만나요!"},
+    "quiet_hours": {"en": "It's quiet time now. Let's talk again later!", "ko": "지금은 쉬는 시간이에요. 나중에 또 이야기해요!"},
     "internal": {"en": "Something went wrong on my side. Let's try again.", "ko": "제 쪽에 문제가 생겼어요. 다시 해 봐요."},
 }
 

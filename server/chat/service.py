@@ -19,13 +19,15 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.chat.gate import SentenceGate
 from server.chat.lang import detect_language
-from server.db import repo, review
+from server.chat.limits import rest_reason
+from server.db import accounts, repo, review
 from server.db.models import Message
 from server.db.session import transaction
 from server.llm.base import ChatMessage, Engine, GenerationRequest, GenerationStats
@@ -109,7 +111,9 @@ class ChatService:
         max_message_chars: int = 500,
         max_reply_tokens: int = 256,
         on_alerts: Callable[[list[int]], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.engine = engine
         self.on_alerts = on_alerts  # told the ids of new high-severity alerts, after they are committed
         self.safety = safety
@@ -196,6 +200,12 @@ class ChatService:
             conv = repo.get_conversation(s, conversation_id)
             if conv is None or conv.child_id != child.id:
                 raise ChatError("unknown_conversation")
+            row = accounts.get_child(s, child.id)
+            if row is None:
+                raise ChatError("unknown_conversation")
+            rest = rest_reason(s, row, self.clock())  # quiet hours or the daily limit: no new turn
+            if rest is not None:
+                raise ChatError(rest)
             persona = self.personas.get(s, conv.persona_id, conv.persona_version)
             if persona is None:
                 raise ChatError("unknown_persona")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from server.db.models import Conversation, Flag, Message
+from server.db.models import Conversation, Flag, Message, utcnow
 
 SEVERITY_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3}
 
@@ -39,6 +39,9 @@ def next_seq(session: Session, conversation_id: str) -> int:
 def add_message(session: Session, conversation_id: str, **fields: object) -> Message:
     msg = Message(conversation_id=conversation_id, seq=next_seq(session, conversation_id), **fields)
     session.add(msg)
+    conv = session.get(Conversation, conversation_id)
+    if conv is not None:  # "newest first" on the parents' pages means the latest message
+        conv.updated_at = utcnow()
     session.flush()
     return msg
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from server.chat.limits import rest_reason
+from server.db import accounts
 from server.db.session import transaction
-from server.deps import current_child, sessions_of
+from server.deps import current_child, now_of, sessions_of
 from server.pages.common import LANG_COOKIE, render
 
 router = APIRouter()
@@ -26,6 +28,8 @@ def kids_page(request: Request) -> Response:
     state = request.app.state
     with transaction(sessions_of(request)) as s:
         personas = [r.persona.public() for r in state.personas.all_current(s) if child.may_use(r.persona.id)]
+        row = accounts.get_child(s, child.id)
+        rest = rest_reason(s, row, now_of(request)) if row is not None else None
     response = state.templates.TemplateResponse(
         request,
         "kids.html",
@@ -34,6 +38,7 @@ def kids_page(request: Request) -> Response:
             "max_message_chars": state.settings.max_message_chars,
             "lang": kids_language(request, child.language),
             "child": {"id": child.id},
+            "rest": rest or "",
         },
     )
     response.headers["Cache-Control"] = "no-store"

@@ -38,7 +38,7 @@ def child_link(request: Request, token: str) -> str:
 
 
 @router.get("")
-def home(request: Request, parent: Parent) -> Response:
+def home(request: Request, parent: Parent, done: str = "") -> Response:
     with transaction(sessions_of(request)) as s:
         children = [
             {
@@ -48,7 +48,10 @@ def home(request: Request, parent: Parent) -> Response:
             }
             for c in accounts.children_of(s, parent.id)
         ]
-        return render(request, "adult/parent_home.html", {"children": children, "values": {}, "errors": {}})
+        return render(
+            request, "adult/parent_home.html",
+            {"children": children, "values": {}, "errors": {}, "done": done if done == "deleted_child" else ""},
+        )
 
 
 @router.post("/children")
