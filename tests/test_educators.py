@@ -68,6 +68,10 @@ def test_saving_makes_a_new_version_that_new_conversations_use_at_once(client: T
     data = form_of(edu, "reading-buddy")
     data["greeting.en"] = ["Hello from version two!"]
     data["note"] = ["friendlier greeting"]
+    from server.db.session import transaction
+
+    with transaction(client.app.state.sessions) as s:
+        v1 = client.app.state.personas.current(s, "reading-buddy").persona
     saved = post_form(edu, "/educator/personas/reading-buddy", data)
     assert saved.status_code == 303 and saved.headers["location"].endswith("saved=1")
     with client.websocket_connect("/ws/chat") as ws:
@@ -77,6 +81,9 @@ def test_saving_makes_a_new_version_that_new_conversations_use_at_once(client: T
         ws.send_json({"type": "start", "conversation": before["conversation"]})
         resumed = ws.receive_json()
     assert resumed["history"][0]["text"] == before["history"][0]["text"]
+    with transaction(client.app.state.sessions) as s:
+        v2 = client.app.state.personas.current(s, "reading-buddy").persona
+    assert v2.model_copy(update={"greeting": v1.greeting}) == v1  # only the greeting changed
     history = edu.get("/educator/personas/reading-buddy/history").text
     assert 'data-version="2"' in history and "friendlier greeting" in history and "Ms Kim" in history
     assert "+  en: Hello from version two!" in history.replace("&#39;", "'")
@@ -268,3 +275,13 @@ def test_cli_makes_an_admin(settings, monkeypatch) -> None:  # type: ignore[no-u
     assert again.exit_code != 0 and "exists" in again.output
     short = runner.invoke(main, ["admin", "create", "x@example.com", "--password-stdin"], input="short\n")
     assert short.exit_code != 0
+
+
+def test_the_editor_form_round_trips_every_persona_file() -> None:
+    from server.config import Settings
+    from server.pages.persona_form import persona_from_values, values_from_persona
+    from server.personas import load_personas
+
+    for persona in load_personas(Settings().personas_dir).values():
+        again, errors = persona_from_values(values_from_persona(persona))
+        assert errors == {} and again == persona, persona.id

@@ -96,11 +96,12 @@ def persona_from_values(values: dict) -> tuple[Persona | None, Errors]:
         "id": values.get("id", ""), "languages": ordered, "avatar": values.get("avatar", "") or "🙂",
         "name": {}, "description": {}, "system_prompt": {}, "greeting": {}, "redirects": {}, "speaker_labels": {},
     }
-    for lang in ordered:
-        data["name"][lang] = text(f"name.{lang}", "name", True)
+    for lang in LANGS:  # descriptions may exist for any interface language (an English persona's Korean blurb)
         desc = text(f"description.{lang}", "description", False)
         if desc:
             data["description"][lang] = desc
+    for lang in ordered:
+        data["name"][lang] = text(f"name.{lang}", "name", True)
         data["system_prompt"][lang] = text(f"system_prompt.{lang}", "system_prompt", True)
         data["greeting"][lang] = text(f"greeting.{lang}", "greeting", True)
         lines = {}
