@@ -7,7 +7,11 @@ BIN    := $(VENV)/bin
 # For an NVIDIA GPU: make serve LLAMA_CMAKE_ARGS="-DGGML_CUDA=on"
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: setup serve test test-setup lint
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used); CJK and emoji
+# fonts make the screenshots readable. Installed with apt-get when missing (CI runs as root).
+BROWSER_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji
+
+.PHONY: setup serve test test-setup browser-setup lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +32,14 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -e '.[dev]'
 	touch $@
 
-test-setup: setup $(VENV)/.test-installed
+browser-setup:
+	@if [ -x /usr/bin/chromium ] && dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(BROWSER_PACKAGES); \
+	else echo "no apt-get here: install chromium yourself (KIDCHAT_CHROMIUM=path), or the browser tests are skipped"; fi
+
+test-setup: setup $(VENV)/.test-installed browser-setup
 
 test: test-setup
 	$(BIN)/python -m pytest
