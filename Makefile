@@ -25,7 +25,7 @@ serve: setup
 	$(BIN)/kidchat serve
 
 $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -e '.[dev]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -e '.[dev,safety-train]'
 	touch $@
 
 test-setup: setup $(VENV)/.test-installed
