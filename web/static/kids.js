@@ -5,8 +5,7 @@
   "use strict";
 
   const cfg = JSON.parse(document.getElementById("kidchat-config").textContent);
-  const KEYS = { conversation: "kidchat.conversation", persona: "kidchat.persona" };
-  const LANG_COOKIE = "kidchat_lang"; // the server renders the page in this language (after ?lang=)
+  const KEYS = { conversation: "kidchat.conversation", persona: "kidchat.persona", lang: "kidchat.lang" };
   const RETRY_MAX_MS = 30000;
 
   // localStorage can throw (private mode, storage off): the page still works, it just cannot resume.
@@ -29,8 +28,9 @@
     newChat: $("new-chat"), switchLang: $("switch-lang"), chatAvatar: $("chat-avatar"), chatName: $("chat-name"),
   };
 
+  const savedLang = store.get(KEYS.lang);
   const state = {
-    lang: cfg.i18n[cfg.lang] ? cfg.lang : "ko",
+    lang: savedLang && cfg.i18n[savedLang] ? savedLang : cfg.lang,
     conversation: store.get(KEYS.conversation),
     persona: store.get(KEYS.persona),
     active: false,       // the chat view is open and wants a live socket
@@ -474,7 +474,7 @@
   el.newChat.addEventListener("click", goToPicker);
   el.switchLang.addEventListener("click", () => {
     state.lang = state.lang === "ko" ? "en" : "ko";
-    document.cookie = `${LANG_COOKIE}=${state.lang}; path=/; max-age=31536000; samesite=lax`;
+    store.set(KEYS.lang, state.lang);
     applyLang();
   });
 
