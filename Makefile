@@ -29,7 +29,7 @@ serve: setup
 	$(BIN)/kidchat serve
 
 $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -e '.[dev]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -e '.[dev,safety-train]'
 	touch $@
 
 browser-setup:
