@@ -36,6 +36,7 @@ from server.pages.parents_settings import router as settings_router
 from server.personas import load_personas
 from server.personas_store import PersonaStore
 from server.retention import purge_forever
+from server.security_headers import SecurityHeaders
 from server.safety.api import router as moderate_router
 from server.safety.verdict import SafetyChecker
 
@@ -142,6 +143,7 @@ def create_app(
     app.state.templates = Jinja2Templates(directory=str(WEB / "templates"))
     install_filters(app.state.templates.env, settings)
     install_error_pages(app)
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     app.include_router(kids_router)
     app.include_router(auth_router)

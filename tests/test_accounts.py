@@ -207,3 +207,10 @@ def test_kids_page_needs_a_child_session(anon_client: TestClient) -> None:
     page = anon_client.get("/")
     assert 'data-persona="reading-buddy"' in page.text
     assert 'data-persona="soeun-mom"' not in page.text  # not allowed for this child
+
+
+def test_pages_carry_security_headers(client: TestClient) -> None:
+    page = client.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"

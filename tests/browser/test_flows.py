@@ -21,6 +21,14 @@ pytestmark = pytest.mark.browser
 TIMEOUT = 15_000
 
 
+def watch(page: Page, errors: list[str]) -> Page:
+    """Collect console errors and failed scripts (a CSP violation or a JS exception shows up here)."""
+    page.on("console", lambda msg: errors.append(f"{page.url}: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
+    page.set_default_timeout(TIMEOUT)
+    return page
+
+
 def shot(page: Page, shots: Path, name: str) -> None:
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
@@ -48,9 +56,9 @@ def say(kid: Page, text: str) -> None:
 
 def test_the_whole_story(browser: Browser, live_server: Live, shots: Path) -> None:
     base, app = live_server.url, live_server.app
+    errors: list[str] = []
     parent_ctx = browser.new_context(locale="en-US")
-    parent = parent_ctx.new_page()
-    parent.set_default_timeout(TIMEOUT)
+    parent = watch(parent_ctx.new_page(), errors)
 
     # A parent signs up and adds a child.
     sign_up(parent, base, "Jiwoo", "jiwoo@example.com")
@@ -66,8 +74,7 @@ def test_the_whole_story(browser: Browser, live_server: Live, shots: Path) -> No
 
     # The child link opens the kids' page in a second context (the child's device).
     kid_ctx = browser.new_context(locale="en-US")
-    kid = kid_ctx.new_page()
-    kid.set_default_timeout(TIMEOUT)
+    kid = watch(kid_ctx.new_page(), errors)
     kid.goto(link)
     assert kid.url == f"{base}/"
     kid.locator('button[data-persona="reading-buddy"]').click()
@@ -111,8 +118,7 @@ def test_the_whole_story(browser: Browser, live_server: Live, shots: Path) -> No
     # An educator changes reading-buddy's greeting; a new conversation shows it at once.
     make_user(app.state.sessions, role="educator", email="teacher@example.com", name="Teacher Kim")
     edu_ctx = browser.new_context(locale="ko-KR")
-    edu = edu_ctx.new_page()
-    edu.set_default_timeout(TIMEOUT)
+    edu = watch(edu_ctx.new_page(), errors)
     log_in(edu, base, "teacher@example.com")
     edu.wait_for_url(f"{base}/educator")
     shot(edu, shots, "07-educator-list")
@@ -139,8 +145,7 @@ def test_the_whole_story(browser: Browser, live_server: Live, shots: Path) -> No
 
     # Another parent cannot open the first family's transcript.
     other_ctx = browser.new_context(locale="ko-KR")
-    other = other_ctx.new_page()
-    other.set_default_timeout(TIMEOUT)
+    other = watch(other_ctx.new_page(), errors)
     sign_up(other, base, "다른 부모", "other@example.com")
     expect(other.get_by_role("heading", name="우리 아이")).to_be_visible()
     response = other.goto(transcript_url)
@@ -160,4 +165,6 @@ def test_the_whole_story(browser: Browser, live_server: Live, shots: Path) -> No
 
     for ctx in (parent_ctx, kid_ctx, edu_ctx, other_ctx):
         ctx.close()
+    # The only error a browser reported is the other parent's 404.
+    assert len(errors) == 1 and transcript_url in errors[0] and "404" in errors[0], errors
 
