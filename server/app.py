@@ -36,9 +36,9 @@ from server.pages.parents_settings import router as settings_router
 from server.personas import load_personas
 from server.personas_store import PersonaStore
 from server.retention import purge_forever
-from server.security_headers import SecurityHeaders
 from server.safety.api import router as moderate_router
 from server.safety.verdict import SafetyChecker
+from server.security_headers import SecurityHeaders
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 log = logging.getLogger("kidchat")
