@@ -2,7 +2,8 @@
 a parent signs up and adds a child; the child link opens the kids' page in a second browser context;
 the child chats and says something that is blocked; the parent sees the flag and the transcript; a
 high-severity alert appears on the parent's open page without a reload; an educator changes a persona's
-greeting and a new conversation shows it; another parent cannot open the first family's transcript.
+greeting and a new conversation shows it; another parent cannot open the first family's transcript; the
+parent signs the child's devices out and the open chat says so.
 A screenshot of each page goes to test-artifacts/."""
 
 from __future__ import annotations
@@ -162,6 +163,17 @@ def test_the_whole_story(browser: Browser, live_server: Live, shots: Path) -> No
         from sqlalchemy import text
 
         assert s.execute(text("SELECT COUNT(*) FROM transcript_views")).scalar_one() == 2
+
+    # The parent signs the child's devices out: the open chat closes (1008) and the page says so kindly.
+    parent.goto(f"{base}/parent")
+    parent.get_by_role("link", name="Mina").click()
+    parent.get_by_role("button", name="Sign out child's devices").click()
+    expect(parent.locator(".notice")).to_contain_text("signed out")
+    say(kid, "are you there?")
+    expect(kid.locator("#rest")).to_contain_text("Ask a grown-up to open your link again")
+    expect(kid.locator("#composer")).to_be_hidden()
+    expect(kid.locator("#messages .note")).to_have_count(0)  # no empty "stopped here" bubble
+    shot(kid, shots, "12-kids-signed-out")
 
     for ctx in (parent_ctx, kid_ctx, edu_ctx, other_ctx):
         ctx.close()

@@ -375,7 +375,8 @@
     state.rest = key;
     state.active = false;
     clearTimeout(state.retryTimer);
-    if (state.streaming) endReply("interrupted");
+    // A reply that never started leaves no empty bubble behind.
+    if (state.streaming) endReply(state.reply && state.reply.text ? "interrupted" : "complete");
     el.rest.textContent = t(key);
     el.rest.hidden = false;
     el.composer.hidden = true;
