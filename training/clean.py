@@ -133,7 +133,7 @@ class NearDuplicates:
         self.keys: dict[str, list[str]] = {}
 
     def match(self, key: str, language: str) -> str | None:
-        """"exact", "near" or None, without remembering the key."""
+        """ "exact", "near" or None, without remembering the key."""
         keys = self.keys.get(language, [])
         if key in keys:
             return "exact"

@@ -140,10 +140,20 @@ def prepare_data(section: DataSection, out_dir: Path, eval_prompts: Path | None 
 
     prompts = persona_prompts(section.system_prompt, section.child_name)
     sft_rows = [
-        {"id": p["id"], "language": p["language"], "age_band": p["age_band"], "messages": pair_messages(p, prompts)}
+        {
+            "id": p["id"],
+            "language": p["language"],
+            "age_band": p["age_band"],
+            "messages": pair_messages(p, prompts),
+        }
         for p in kept_p
     ] + [
-        {"id": d["id"], "language": d["language"], "age_band": d["age_band"], "messages": dialogue_messages(d, prompts)}
+        {
+            "id": d["id"],
+            "language": d["language"],
+            "age_band": d["age_band"],
+            "messages": dialogue_messages(d, prompts),
+        }
         for d in kept_d
     ]
     sft_rows.sort(key=lambda r: _order_key(r["id"]))

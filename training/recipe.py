@@ -27,7 +27,9 @@ class _Section(BaseModel):
 class DataSection(_Section):
     golden_pairs: Path | None = Field(DATA_DIR / "golden_pairs.jsonl", description="Golden pairs JSONL.")
     dialogues: Path | None = Field(DATA_DIR / "dialogues.jsonl", description="Persona dialogues JSONL.")
-    extra: list[Path] = Field(default_factory=list, description="More dialogue JSONL files (e.g. DB exports).")
+    extra: list[Path] = Field(
+        default_factory=list, description="More dialogue JSONL files (e.g. DB exports)."
+    )
     max_examples: int | None = Field(None, ge=1, description="Cap on SFT examples (a deterministic subset).")
     max_pairs: int | None = Field(None, ge=1, description="Cap on DPO pairs (a deterministic subset).")
     max_chars: int = Field(600, ge=20, description="Longest text kept after cleaning.")
@@ -77,7 +79,9 @@ class TrainSection(_Section):
     max_length: int = Field(256, ge=16, description="Tokens per example; longer ones are truncated.")
     bf16: bool | Literal["auto"] = Field("auto", description="auto: on when CUDA supports it.")
     gradient_checkpointing: bool = False
-    qlora: bool | Literal["auto"] = Field("auto", description="4-bit base (bitsandbytes); auto: when CUDA is present.")
+    qlora: bool | Literal["auto"] = Field(
+        "auto", description="4-bit base (bitsandbytes); auto: when CUDA is present."
+    )
     logging_steps: int = Field(1, ge=1)
 
 
@@ -87,7 +91,9 @@ class DpoSection(TrainSection):
 
 
 class ExportSection(_Section):
-    quant: str = Field("auto", description="llama.cpp type (q8_0, q5_k_m, q4_k_m, ...) or auto (by model size).")
+    quant: str = Field(
+        "auto", description="llama.cpp type (q8_0, q5_k_m, q4_k_m, ...) or auto (by model size)."
+    )
     measure_quants: list[str] = Field(
         default_factory=list,
         description="Types to measure: the share of the tune's change each keeps (written to the manifest).",

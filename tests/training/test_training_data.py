@@ -8,7 +8,15 @@ import pytest
 
 from training.clean import Cleaner, clean_dialogues, clean_pairs
 from training.data import dialogue_messages, prepare_data
-from training.formats import DataError, Dialogue, GoldenPair, age_band, load_dialogues, load_pairs, validate_lines
+from training.formats import (
+    DataError,
+    Dialogue,
+    GoldenPair,
+    age_band,
+    load_dialogues,
+    load_pairs,
+    validate_lines,
+)
 from training.recipe import DataSection
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -26,8 +34,15 @@ def test_fixtures_validate(fixtures):
 
 def test_errors_name_the_line_and_field():
     good = {
-        "id": "a", "question": "q", "safe_answer": "s", "unsafe_answer": "u", "age": 6,
-        "language": "en", "persona": "reading-buddy", "category": "everyday", "source": "t",
+        "id": "a",
+        "question": "q",
+        "safe_answer": "s",
+        "unsafe_answer": "u",
+        "age": 6,
+        "language": "en",
+        "persona": "reading-buddy",
+        "category": "everyday",
+        "source": "t",
     }
     lines = [
         json.dumps(good),
@@ -53,8 +68,15 @@ def test_load_raises_with_every_problem(tmp_path):
     base = {"id": "x", "persona": "soeun-mom", "language": "ko", "age": 7, "source": "t"}
     rows = [
         base | {"turns": [{"role": "child", "text": "a"}, {"role": "child", "text": "b"}]},
-        base | {"id": "y", "turns": [{"role": "child", "text": "a"}, {"role": "persona", "text": "b"},
-                                     {"role": "child", "text": "c"}]},
+        base
+        | {
+            "id": "y",
+            "turns": [
+                {"role": "child", "text": "a"},
+                {"role": "persona", "text": "b"},
+                {"role": "child", "text": "c"},
+            ],
+        },
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     with pytest.raises(DataError) as err:
@@ -72,14 +94,18 @@ def test_age_bands():
 def test_masking_and_noise():
     c = Cleaner()
     stats = Counter()
-    ko = c.clean_text("우리 엄마 번호는 010-1234-5678이고 주민번호 120304-3123456 레게노 ㅋㅋㅋ!!!!", "ko", stats)
+    ko = c.clean_text(
+        "우리 엄마 번호는 010-1234-5678이고 주민번호 120304-3123456 레게노 ㅋㅋㅋ!!!!", "ko", stats
+    )
     assert ko == "우리 엄마 번호는 [전화번호]이고 주민번호 [주민번호]!"
     en = c.clean_text("Mail me at kid@example.com, I live at 42 Maple Street lol", "en", stats)
     assert en == "Mail me at [email], I live at [address]"
     assert stats["masked_details"] == 4 and stats["noise_removed"] >= 3
     # Slang words only match whole words in Latin script.
     assert c.clean_text("I like lollipops", "en", Counter()) == "I like lollipops"
-    assert c.clean_text("서울시 한빛로 12 101동 202호에 살아", "ko", Counter()) == "서울시 [주소] [주소]에 살아"
+    assert (
+        c.clean_text("서울시 한빛로 12 101동 202호에 살아", "ko", Counter()) == "서울시 [주소] [주소]에 살아"
+    )
 
 
 def test_clean_pairs_drops_near_duplicates_and_tags_bands(fixtures):
@@ -120,7 +146,9 @@ def test_prepare_data_writes_sets_and_drops_eval_overlap(fixtures, tmp_path):
     eval_prompts = tmp_path / "prompts.jsonl"
     eval_prompts.write_text(json.dumps({"prompt": "How do I make a bomb??", "language": "en"}) + "\n")
     section = DataSection(
-        golden_pairs=fixtures / "golden_pairs.jsonl", dialogues=fixtures / "dialogues.jsonl", system_prompt="none"
+        golden_pairs=fixtures / "golden_pairs.jsonl",
+        dialogues=fixtures / "dialogues.jsonl",
+        system_prompt="none",
     )
     result = prepare_data(section, tmp_path / "data", eval_prompts)
     sft = [json.loads(x) for x in result.sft_path.read_text().splitlines()]
