@@ -75,7 +75,7 @@ class TrainSection(_Section):
     batch_size: int = Field(4, ge=1)
     grad_accum: int = Field(1, ge=1)
     learning_rate: float = Field(2e-4, gt=0)
-    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    warmup: float = Field(0.0, ge=0, description="Warm-up steps (an int), or a share of all steps when < 1.")
     max_length: int = Field(256, ge=16, description="Tokens per example; longer ones are truncated.")
     bf16: bool | Literal["auto"] = Field("auto", description="auto: on when CUDA supports it.")
     gradient_checkpointing: bool = False
