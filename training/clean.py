@@ -4,7 +4,7 @@ dropped; KidSmart: a curated set without repeats), for golden pairs and dialogue
 - personal details masked: phone numbers, emails, Korean resident registration numbers, street addresses,
   URLs and @handles become fixed placeholders ([전화번호]/[phone], ...);
 - social-media slang and noise removed: the words in ``slang.txt`` (one per line, ``#`` comments), runs of
-  jamo laughter (ㅋㅋㅋ, ㅎㅎ, ㅠㅠ), hashtags, repeated punctuation, emoji runs longer than two;
+  jamo laughter (ㅋㅋㅋ, ㅎㅎ, ㅠㅠ), hashtags, repeated ! ? ~ (an ellipsis stays), emoji runs;
 - duplicates and near-duplicates dropped: the key text (the question, or the child turns of a dialogue)
   is normalized and compared with RapidFuzz's ``ratio`` (>= ``near_dup_threshold`` drops the later one);
 - length limits: an example whose text is empty after cleaning, or longer than ``max_chars``, is dropped;
@@ -49,7 +49,7 @@ _PII: list[tuple[re.Pattern[str], dict[str, str]]] = [
     # English street addresses: "42 Maple Street", "7 Elm Rd."
     (
         re.compile(
-            r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct)\b\.?"
+            r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct)\b"
         ),
         {"ko": "[주소]", "en": "[address]"},
     ),
@@ -59,7 +59,8 @@ _PII: list[tuple[re.Pattern[str], dict[str, str]]] = [
 _NOISE: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"#[\w가-힣]+"), ""),  # hashtags
     (re.compile(r"[ㅋㅎㅠㅜ]{2,}"), ""),  # jamo laughter and crying
-    (re.compile(r"([!?.~])\1{2,}"), r"\1"),  # !!!! -> !
+    (re.compile(r"([!?~])\1{2,}"), r"\1"),  # !!!! -> ! (an ellipsis stays)
+    (re.compile(r"\.{4,}"), "..."),
     (re.compile(r"([\U0001F300-\U0001FAFF\u2600-\u27BF])\1{2,}"), r"\1"),  # emoji runs
 ]
 _SPACES = re.compile(r"[ \t]{2,}")

@@ -199,3 +199,7 @@ def models(as_json: bool) -> None:
             f"{r['name']}\t{r['base'] or '-'}\t{r['quant'] or '-'}\t{r['size_mb']} MB\t{r['created']}\n"
             f"    {r['path']}{'' if r['exists'] else ' (missing)'}\n    {summary}"
         )
+
+
+if __name__ == "__main__":  # `accelerate launch -m training.cli run RECIPE` on several GPUs
+    train()

@@ -10,7 +10,7 @@
   (Gemma 3 270M), their embeddings are trained too (peft ``trainable_token_indices``), or the tuned model
   would never emit ``<end_of_turn>`` and never stop.
 - With CUDA: bf16 and, by default, QLoRA (4-bit NF4 base via bitsandbytes). On more than one GPU, launch
-  through accelerate (``accelerate launch --config_file training/recipes/accelerate-fsdp.yaml -m
+  through accelerate (``accelerate launch --config_file training/recipes/accelerate/fsdp.yaml -m
   training.cli run ...``); the trainer picks the distributed setup up from the launcher.
 """
 

@@ -10,7 +10,7 @@ the median singular value, which for noise is sigma * sqrt(m * mu_beta) with mu_
 law of aspect ratio beta = n / m (Gavish & Donoho, 2014). Singular values above the edge are signal:
 SNR = (sum of singular values above the edge) / (sum of those at or below it).
 
-The MP median is computed here by integrating the MP density on a grid (a few lines of numpy): no
+The MP median is computed here by integrating the MP density (a few lines of numpy): no
 maintained package exposes it, and scipy is not otherwise needed.
 """
 
@@ -32,9 +32,13 @@ def mp_median(beta: float) -> float:
     import numpy as np
 
     lo, hi = (1 - math.sqrt(beta)) ** 2, (1 + math.sqrt(beta)) ** 2
-    x = np.linspace(lo, hi, 20001)[1:-1]
-    density = np.sqrt((hi - x) * (x - lo)) / (2 * math.pi * beta * x)
-    cdf = np.cumsum(density)
+    # x = lo + (hi - lo) sin^2(t) removes the square-root edges (and the 1/x pole at beta = 1).
+    t = np.linspace(0.0, math.pi / 2, 20001)
+    x = lo + (hi - lo) * np.sin(t) ** 2
+    sc = np.sin(t) ** 2 * np.cos(t) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(x > 0, (hi - lo) ** 2 * sc / (math.pi * beta * x), 4 * np.cos(t) ** 2 / math.pi)
+    cdf = np.concatenate([[0.0], np.cumsum((g[1:] + g[:-1]) / 2 * np.diff(t))])
     cdf /= cdf[-1]
     return float(x[np.searchsorted(cdf, 0.5)])
 

@@ -95,11 +95,13 @@ def test_masking_and_noise():
     c = Cleaner()
     stats = Counter()
     ko = c.clean_text(
-        "우리 엄마 번호는 010-1234-5678이고 주민번호 120304-3123456 레게노 ㅋㅋㅋ!!!!", "ko", stats
+        "우리 엄마 번호는 010-1234-5678이고 주민번호 120304-3123456 레게노 ㅋㅋㅋ!!!! 그래서.....",
+        "ko",
+        stats,
     )
-    assert ko == "우리 엄마 번호는 [전화번호]이고 주민번호 [주민번호]!"
-    en = c.clean_text("Mail me at kid@example.com, I live at 42 Maple Street lol", "en", stats)
-    assert en == "Mail me at [email], I live at [address]"
+    assert ko == "우리 엄마 번호는 [전화번호]이고 주민번호 [주민번호]! 그래서..."
+    en = c.clean_text("Mail me at kid@example.com, I live at 42 Maple Street. lol Bye...", "en", stats)
+    assert en == "Mail me at [email], I live at [address]. Bye..."
     assert stats["masked_details"] == 4 and stats["noise_removed"] >= 3
     # Slang words only match whole words in Latin script.
     assert c.clean_text("I like lollipops", "en", Counter()) == "I like lollipops"
