@@ -23,7 +23,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("recipe", nargs="?", default="cpu-small")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--measure-quants",
+        default="q8_0,q5_k_m,q4_k_m",
+        help="Quant types whose kept share of the tune is measured (timed apart from the export); '' for none.",
+    )
     args = parser.parse_args()
+    if args.measure_quants:
+        args.overrides.append(f"export.measure_quants=[{args.measure_quants}]")
 
     from training.pipeline import Build, run_all
     from training.recipe import load_recipe, parse_overrides
@@ -38,7 +45,11 @@ def main() -> None:
     sft = manifest["metrics"].get("sft", {})
     dpo = manifest["metrics"].get("dpo", {})
     export = manifest["timings"]
-    print(f"{'total':<9} {total:7.1f} s  (stages {sum(timings.values()):.1f} s)")
+    measure = manifest["timings"].get("measure_s", 0.0)
+    print(
+        f"{'total':<9} {total:7.1f} s  (without measuring quant types: {total - measure:.1f} s; "
+        f"without preparing the base, cached after the first run: {total - measure - timings.get('base', 0):.1f} s)"
+    )
     print(
         f"sft: {sft.get('steps')} steps, {sft.get('seconds_per_step', 0):.2f} s/step, "
         f"loss {sft.get('first_loss')} -> {sft.get('last_loss')}"
@@ -49,12 +60,14 @@ def main() -> None:
     )
     print(
         f"export: merge {export.get('merge_s')} s, convert {export.get('convert_s')} s, "
-        f"quantize {export.get('quantize_s')} s, smoke {export.get('smoke_s')} s -> {manifest['gguf']} "
+        f"quantize {export.get('quantize_s')} s, smoke {export.get('smoke_s')} s, "
+        f"measuring quant types {export.get('measure_s', 0)} s -> {manifest['gguf']} "
         f"({manifest['size_bytes'] / 2**20:.0f} MB)"
     )
     for qt, kept in manifest["metrics"].get("kept_change", {}).items():
         print(
-            f"kept change {qt}: {kept['bytes_changed']:.1%} of bytes, {kept['tensors_changed']}/{kept['tensors']} tensors"
+            f"kept change {qt}: {kept['bytes_changed_in_trained']:.1%} of the trained tensors' bytes differ "
+            f"(f16: {kept['f16_bytes_changed_in_trained']:.1%}) -> kept {kept['kept']:.2f}"
         )
     for name, summary in manifest["metrics"].get("eval", {}).items():
         print(f"eval {name}: " + ", ".join(f"{k}={v}" for k, v in summary.items()))

@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from training.bases import PreparedBase, sha256_file
-from training.gguf_tools import chat, convert, default_quant, kept_change, open_llama, quantize
+from training.gguf_tools import changed_bytes, chat, convert, default_quant, kept_change, open_llama, quantize
 from training.lora import load_model, load_tokenizer, merge_adapters
 from training.recipe import Recipe
 
@@ -69,18 +69,21 @@ def run_export(
     timings["quantize_s"] = quantize(f16, final, qtype, threads)
 
     kept: dict[str, dict] = {}
+    start = time.perf_counter()
     if section.measure_quants:
         base_f16 = work / "base-f16.gguf"
         convert(Path(prepared.hf), base_f16, "f16", log=work / "convert-base.log" if quiet else None)
+        reference = changed_bytes(base_f16, f16)
         for qt in section.measure_quants:
             qt = qt.lower()
             bq, tq = work / f"base-{qt}.gguf", work / f"tuned-{qt}.gguf"
             quantize(base_f16, bq, qt, threads)
             quantize(f16, tq, qt, threads)
-            kept[qt] = kept_change(bq, tq)
+            kept[qt] = kept_change(bq, tq, reference)
             bq.unlink()
             tq.unlink()
         base_f16.unlink()
+        timings["measure_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
     llm = open_llama(final, threads=threads)

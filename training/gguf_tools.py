@@ -4,9 +4,9 @@ keeps of a fine-tune.
 
 Quant type by model size (``default_quant``): quantizing a small fine-tune to Q4_K_M rounded the LoRA's
 change away (most of the bytes equal to the base quantized the same way), while Q8_0 kept it; larger
-models tolerate coarser types. ``kept_change`` measures it for any build: the share of quantized blocks
-that differ between the tuned GGUF and the base quantized with the same type (docs/training.md has the
-figures measured here).
+models tolerate coarser types. ``kept_change`` measures it for any build: in the tensors the tune
+changed, the share of bytes that differ between the tuned GGUF and the base quantized the same way,
+relative to that share in f16 (docs/training.md has the figures measured here).
 """
 
 from __future__ import annotations
@@ -84,10 +84,22 @@ def quantize(src: Path, dst: Path, qtype: str, threads: int = 1) -> float:
     params.ftype = getattr(llama_cpp, QUANT_TYPES[qtype])
     params.nthread = threads
     start = time.perf_counter()
-    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    with _quiet_native():  # llama.cpp prints a line per tensor
+        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
     if rc != 0 or not dst.exists():
         raise ExportError(f"llama_model_quantize({qtype}) failed with {rc}")
     return time.perf_counter() - start
+
+
+def _quiet_native():
+    """llama-cpp-python's own stdout/stderr silencer (what Llama(verbose=False) uses), if present."""
+    from contextlib import nullcontext
+
+    try:
+        from llama_cpp._utils import suppress_stdout_stderr
+    except ImportError:
+        return nullcontext()
+    return suppress_stdout_stderr(disable=False)
 
 
 def open_llama(path: Path, *, template: str | None = None, n_ctx: int = 1024, threads: int = 1):
@@ -136,27 +148,42 @@ def chat(llm, messages: list[dict], max_tokens: int = 64, stop: list[str] | None
     )
 
 
-def kept_change(base_q: Path, tuned_q: Path) -> dict:
-    """How much of a fine-tune survives quantization: the share of tensor bytes (and of tensors) of the
-    tuned GGUF that differ from the base quantized the same way. Near 0 means the tune was rounded away."""
+def changed_bytes(a: Path, b: Path) -> dict[str, tuple[int, int]]:
+    """Per tensor of ``b``: (bytes that differ from the same tensor of ``a``, bytes in all)."""
     import numpy as np
     from gguf import GGUFReader
 
-    base = {t.name: t for t in GGUFReader(str(base_q)).tensors}
-    tuned = GGUFReader(str(tuned_q)).tensors
-    total = changed = tensors_changed = 0
-    for t in tuned:
-        b = base.get(t.name)
-        if b is None or b.data.shape != t.data.shape or b.tensor_type != t.tensor_type:
+    base = {t.name: t for t in GGUFReader(str(a)).tensors}
+    out = {}
+    for t in GGUFReader(str(b)).tensors:
+        o = base.get(t.name)
+        if o is None or o.data.shape != t.data.shape or o.tensor_type != t.tensor_type:
             continue
-        a1 = np.asarray(t.data).view(np.uint8).ravel()
-        a0 = np.asarray(b.data).view(np.uint8).ravel()
-        diff = int(np.count_nonzero(a1 != a0))
-        total += a1.size
-        changed += diff
-        tensors_changed += diff > 0
+        new, old = np.asarray(t.data).view(np.uint8).ravel(), np.asarray(o.data).view(np.uint8).ravel()
+        out[t.name] = (int(np.count_nonzero(new != old)), int(new.size))
+    return out
+
+
+def kept_change(base_q: Path, tuned_q: Path, reference: dict[str, tuple[int, int]]) -> dict:
+    """How much of a fine-tune survives quantization to one type.
+
+    ``reference`` is ``changed_bytes(base_f16, tuned_f16)``: the tensors the tune changed. For the
+    quantized pair (base and tune quantized the same way) this gives the share of bytes that differ in
+    those tensors, next to the same share in f16; ``kept`` is their ratio (near 0: rounded away). It can
+    pass 1: a small change moves a block's shared scale, so every byte of the quantized block differs."""
+    trained = {name for name, (changed, _) in reference.items() if changed}
+    quant = changed_bytes(base_q, tuned_q)
+
+    def share(table: dict[str, tuple[int, int]], names: set[str]) -> float:
+        changed = sum(table[n][0] for n in names if n in table)
+        total = sum(table[n][1] for n in names if n in table)
+        return changed / total if total else 0.0
+
+    in_quant, in_f16 = share(quant, trained), share(reference, trained)
     return {
-        "bytes_changed": round(changed / total, 4) if total else 0.0,
-        "tensors_changed": tensors_changed,
-        "tensors": len(tuned),
+        "trained_tensors": len(trained),
+        "bytes_changed_in_trained": round(in_quant, 4),
+        "f16_bytes_changed_in_trained": round(in_f16, 4),
+        "kept": round(in_quant / in_f16, 3) if in_f16 else 0.0,
+        "bytes_changed_overall": round(share(quant, set(quant)), 4),
     }

@@ -140,7 +140,9 @@ def test_gguf_loads_and_generates(chain):
     assert manifest["gguf_sha256"] == sha256_file(gguf)
     assert manifest["data"]["hash"] and manifest["metrics"]["sft"]["steps"] == 3
     assert set(manifest["metrics"]["kept_change"]) == {"q8_0", "q4_0"}
-    assert manifest["metrics"]["kept_change"]["q8_0"]["bytes_changed"] > 0
+    kept = manifest["metrics"]["kept_change"]
+    assert kept["q8_0"]["trained_tensors"] == 7 + 1  # the Spectrum-selected matrices and the token embedding
+    assert 0 < kept["q4_0"]["kept"] < kept["q8_0"]["kept"]  # coarser types keep less of the tune
     llm = open_llama(gguf)
     assert "<|im_start|>" in llm.metadata["tokenizer.chat_template"]
     reply = chat(llm, [{"role": "user", "content": "Hi!"}], max_tokens=8)
