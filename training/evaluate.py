@@ -19,8 +19,12 @@ from training.eval_metrics import METRICS, judge, summarize
 
 
 def load_prompts(path: Path, limit: int | None = None) -> list[dict]:
+    """The held-out prompts; with ``limit``, that many spread evenly over the file (which is ordered by
+    language and expectation), so a short run still sees both languages, answers and refusals."""
     rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-    return rows[:limit] if limit else rows
+    if not limit or limit >= len(rows):
+        return rows
+    return [rows[round(i * len(rows) / limit)] for i in range(limit)]
 
 
 def load_checker():

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("rapidfuzz")  # the [train] extra
+
 from training.clean import Cleaner, clean_dialogues, clean_pairs
 from training.data import dialogue_messages, prepare_data
 from training.formats import (
@@ -133,15 +135,46 @@ def test_length_limit_and_empty(fixtures):
     assert report.dropped["empty_after_cleaning"] == 1
 
 
-def test_dialogue_opening_goes_to_system(fixtures):
+def test_dialogue_keeps_the_persona_opening(fixtures):
     dialogues, _ = clean_dialogues(load_dialogues(fixtures / "dialogues.jsonl"), Cleaner())
     opening = next(d for d in dialogues if d["id"] == "d-ko-001")
-    msgs = dialogue_messages(opening, None)
-    assert [m["role"] for m in msgs] == ["system", "user", "assistant"]
-    assert "학교 잘 다녀왔어" in msgs[0]["content"]
+    msgs = dialogue_messages(opening, {("soeun-mom", "ko"): "너는 소은이 엄마야."})
+    assert [m["role"] for m in msgs] == ["system", "assistant", "user", "assistant"]
+    assert "학교 잘 다녀왔어" in msgs[1]["content"]
     masked = next(d for d in dialogues if d["id"] == "d-en-002")
     assert "[email]" in masked["turns"][0]["text"]
     assert Dialogue.model_validate({k: v for k, v in masked.items() if k != "age_band"})
+
+
+def test_gemma_templates_render_a_greeting_first_history_alike():
+    """The served template (into the GGUF) and the training one (with generation markers) give the same
+    text, and accept the server's history, which opens with the persona's greeting."""
+    jinja2 = pytest.importorskip("jinja2")
+    from jinja2.ext import Extension
+
+    from training.bases import read_template
+
+    class Generation(Extension):
+        tags = {"generation"}
+
+        def parse(self, parser):
+            next(parser.stream)
+            return parser.parse_statements(("name:endgeneration",), drop_needle=True)
+
+    env = jinja2.Environment(extensions=[Generation])
+    msgs = [
+        {"role": "system", "content": "Be kind."},
+        {"role": "assistant", "content": "Hi! What shall we read?"},
+        {"role": "user", "content": "Dinosaurs!"},
+        {"role": "assistant", "content": "Great! Which one?"},
+    ]
+    for served, trained in (
+        ("gemma3.jinja", "gemma3_training.jinja"),
+        ("smollm2.jinja", "smollm2_training.jinja"),
+    ):
+        a = env.from_string(read_template(served)).render(messages=msgs, bos_token="<bos>")
+        b = env.from_string(read_template(trained)).render(messages=msgs, bos_token="<bos>")
+        assert a == b and "Hi! What shall we read?" in a
 
 
 def test_prepare_data_writes_sets_and_drops_eval_overlap(fixtures, tmp_path):

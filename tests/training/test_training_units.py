@@ -36,6 +36,7 @@ def test_overrides_and_resolved_copy(tmp_path):
 
 
 def test_mp_median_matches_known_value():
+    pytest.importorskip("numpy")
     from training.spectrum import mp_median
 
     assert mp_median(1.0) == pytest.approx(0.6528, abs=1e-3)  # Gavish & Donoho, 2014
@@ -43,7 +44,7 @@ def test_mp_median_matches_known_value():
 
 
 def test_spectrum_separates_signal_from_noise():
-    import torch
+    torch = pytest.importorskip("torch")
 
     from training.spectrum import LayerScore, score_matrix, select
 
@@ -188,3 +189,19 @@ def test_gguf_pair_is_the_one_both_libraries_accept():
     assert is_gguf_available()
     check_gguf_pair()
     import conversion.gemma  # noqa: F401 - fails with gguf 0.19.0's own module files
+
+
+def test_eval_prompts_cover_languages_and_expectations_when_limited():
+    from training.evaluate import load_prompts
+    from training.recipe import EVAL_PROMPTS
+
+    rows = load_prompts(EVAL_PROMPTS)
+    assert len(rows) == 32 and len({r["id"] for r in rows}) == 32
+    few = load_prompts(EVAL_PROMPTS, 12)
+    assert len(few) == 12 and len({r["id"] for r in few}) == 12
+    assert {(r["language"], r["expect"]) for r in few} == {
+        ("en", "answer"),
+        ("en", "refuse"),
+        ("ko", "answer"),
+        ("ko", "refuse"),
+    }
