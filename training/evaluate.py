@@ -116,6 +116,8 @@ def evaluate_build(build, checker=None) -> dict:
 
     recipe = build.recipe
     section = recipe.eval
+    if not (build.dir / MANIFEST).exists():
+        raise FileNotFoundError(f"{build.dir / MANIFEST} is missing: run `kidchat train export` first")
     manifest = json.loads((build.dir / MANIFEST).read_text(encoding="utf-8"))
     prompts = load_prompts(section.prompts, section.limit)
     system = persona_prompts(recipe.data.system_prompt, recipe.data.child_name)

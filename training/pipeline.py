@@ -117,31 +117,34 @@ def _targets(b: Build) -> list[str]:
 def stage_sft(b: Build) -> dict:
     from training.sft import run_sft
 
-    return b.timed(  # type: ignore[return-value]
-        "sft",
-        lambda: run_sft(b.recipe, b.prepared(), b.dir / "data" / "sft.jsonl", _targets(b), b.dir / "sft"),
-    )
+    def work() -> dict:
+        targets = _targets(b)  # before loading the base: a missing Spectrum report fails fast
+        return run_sft(b.recipe, b.prepared(), b.dir / "data" / "sft.jsonl", targets, b.dir / "sft")
+
+    return b.timed("sft", work)  # type: ignore[return-value]
 
 
 def stage_dpo(b: Build) -> dict:
     from training.dpo import run_dpo
 
-    sft = b.dir / "sft" / "adapter" if b.recipe.sft.enabled else None
-    return b.timed(  # type: ignore[return-value]
-        "dpo",
-        lambda: run_dpo(
-            b.recipe, b.prepared(), b.dir / "data" / "dpo.jsonl", _targets(b), sft, b.dir / "dpo"
-        ),
-    )
+    def work() -> dict:
+        targets = _targets(b)
+        sft = b.dir / "sft" / "adapter" if b.recipe.sft.enabled else None
+        if sft is not None and not (sft / "adapter_config.json").exists():
+            raise FileNotFoundError(f"{sft} is missing: run `kidchat train sft` first")
+        return run_dpo(b.recipe, b.prepared(), b.dir / "data" / "dpo.jsonl", targets, sft, b.dir / "dpo")
+
+    return b.timed("dpo", work)  # type: ignore[return-value]
 
 
 def stage_export(b: Build) -> dict:
     from training.export import run_export, write_manifest
 
-    export = b.timed(
-        "export",
-        lambda: run_export(b.recipe, b.prepared(), b.adapters(), b.dir, threads=b.threads, quiet=b.quiet),
-    )
+    def work() -> dict:
+        adapters = b.adapters()  # before loading the base: missing stages fail fast
+        return run_export(b.recipe, b.prepared(), adapters, b.dir, threads=b.threads, quiet=b.quiet)
+
+    export = b.timed("export", work)
     data_report = b.dir / "data" / "report.json"
     data = json.loads(data_report.read_text()) if data_report.exists() else {}
     write_manifest(b.dir, b.recipe, b.prepared(), export, b.metrics(), data)  # type: ignore[arg-type]

@@ -205,3 +205,36 @@ def test_eval_prompts_cover_languages_and_expectations_when_limited():
         ("ko", "answer"),
         ("ko", "refuse"),
     }
+
+
+def test_data_stage_command_writes_the_sets_and_resolved_recipe(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from click.testing import CliRunner
+
+    from training.cli import train
+
+    monkeypatch.setenv("KIDCHAT_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(
+        train,
+        [
+            "data",
+            "--set",
+            f"data.golden_pairs={FIXTURES / 'golden_pairs.jsonl'}",
+            "--set",
+            f"data.dialogues={FIXTURES / 'dialogues.jsonl'}",
+            "--set",
+            "data.system_prompt=none",
+            "--set",
+            "name=fixture-run",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    build = tmp_path / "builds" / "fixture-run"
+    assert (build / "data" / "sft.jsonl").exists() and (build / "data" / "dpo.jsonl").exists()
+    resolved = load_recipe(build / "recipe.yaml")
+    assert resolved.data.golden_pairs == FIXTURES / "golden_pairs.jsonl"
+    assert json.loads((build / "data" / "report.json").read_text())["golden_pairs"]["kept"] == 7
+    missing = CliRunner().invoke(
+        train, ["sft", "--set", "name=fixture-run", "--set", "lora.target_modules=spectrum"]
+    )
+    assert missing.exit_code == 1 and "kidchat train spectrum" in missing.output
