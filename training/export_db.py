@@ -60,16 +60,12 @@ def to_dialogue(conversation, messages: Iterable, *, age: int) -> dict | None:
 def export_marked(session, conversation_ids: Iterable[str], *, age: int = 7) -> list[dict]:
     """The marked conversations as dialogues (see the module's TODO for how "marked" is decided)."""
     from server.db.models import Conversation
-    from sqlalchemy import select
 
-    ids = list(conversation_ids)
-    if not ids:
-        return []
-    rows = session.scalars(
-        select(Conversation).where(Conversation.id.in_(ids)).order_by(Conversation.created_at)
-    )
+    conversations = [
+        c for c in (session.get(Conversation, cid) for cid in dict.fromkeys(conversation_ids)) if c
+    ]
     out = []
-    for conv in rows:
+    for conv in sorted(conversations, key=lambda c: c.created_at):
         dialogue = to_dialogue(conv, conv.messages, age=age)
         if dialogue is not None:
             out.append(dialogue)

@@ -34,3 +34,32 @@ def test_to_dialogue_without_a_child_turn_is_dropped():
     conv = Row(id="x", persona_id="reading-buddy", language="en")
     assert to_dialogue(conv, [msg("assistant", "Hi! What shall we read?")], age=6) is None
     assert to_dialogue(conv, [msg("child", "hello")], age=6) is None
+
+
+def test_export_marked_reads_the_migrated_database(tmp_path):
+    import pytest
+
+    models = pytest.importorskip("server.db.models")
+    migrate = pytest.importorskip("server.db.migrate")
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from training.export_db import export_marked
+
+    url = f"sqlite:///{tmp_path / 'kidchat.db'}"
+    migrate.upgrade_head(url)
+    with Session(create_engine(url)) as session:
+        conv = models.Conversation(persona_id="reading-buddy", language="en", model="test")
+        session.add(conv)
+        session.flush()
+        for seq, (role, text) in enumerate(
+            [("assistant", "Hi! What shall we read?"), ("child", "Dinosaurs!"), ("assistant", "Which one?")]
+        ):
+            session.add(
+                models.Message(conversation_id=conv.id, seq=seq, role=role, text=text, status="complete")
+            )
+        session.commit()
+        rows = export_marked(session, [conv.id, conv.id, "no-such-id"], age=6)
+    assert len(rows) == 1
+    assert [t["role"] for t in rows[0]["turns"]] == ["persona", "child", "persona"]
+    assert rows[0]["persona"] == "reading-buddy" and rows[0]["age"] == 6
