@@ -1,0 +1,225 @@
+"""`kidchat train ...` (one command per stage, and `run RECIPE` for all of them) and `kidchat models`.
+
+    kidchat train run cpu-small                          # every stage, shipped base, CPU-sized
+    kidchat train data --recipe cpu-small                # validate + clean only
+    kidchat train sft --recipe cpu-small --set sft.max_steps=5
+    kidchat models                                       # the builds the server can be pointed at
+
+This module imports nothing heavy at import time; torch and friends load inside the stage commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+recipe_option = click.option(
+    "--recipe",
+    "-r",
+    "recipe_name",
+    default="cpu-small",
+    show_default=True,
+    help="A recipe name in training/recipes/ or a YAML path.",
+)
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a recipe field, e.g. --set sft.max_steps=5 (repeatable).",
+)
+out_option = click.option(
+    "--output-dir",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Build folder (default: <data_dir>/builds/<recipe name>).",
+)
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc)) from exc
+
+
+def _build(recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None):
+    from training.compat import SetupError
+    from training.formats import DataError
+    from training.pipeline import Build
+    from training.recipe import RecipeError, load_recipe, parse_overrides
+
+    try:
+        tree = parse_overrides(overrides)
+        if output_dir is not None:
+            tree["output_dir"] = str(output_dir)
+        recipe = load_recipe(recipe_name, tree)
+        return Build.open(recipe)
+    except (RecipeError, DataError, SetupError) as exc:
+        _fail(exc)
+
+
+def _run_stage(stage: str, recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None) -> object:
+    from training.compat import SetupError
+    from training.formats import DataError
+    from training.gguf_tools import ExportError
+    from training.pipeline import STAGES
+
+    build = _build(recipe_name, overrides, output_dir)
+    try:
+        result = STAGES[stage](build)
+    except (DataError, SetupError, ExportError, FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"{stage}: {build.timings.get(stage, 0):.1f}s -> {build.dir}")
+    return result
+
+
+@click.group()
+def train() -> None:
+    """Fine-tune a model for kidchat: data -> spectrum -> sft -> dpo -> export (GGUF) -> eval."""
+
+
+@train.command()
+@recipe_option
+@set_option
+@out_option
+@click.option("--check", is_flag=True, help="Only validate the files; print every problem with its line.")
+def data(recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None, check: bool) -> None:
+    """Validate and clean the golden pairs and dialogues; write the SFT and DPO sets."""
+    if check:
+        from training.formats import Dialogue, GoldenPair, validate_lines
+        from training.recipe import RecipeError, load_recipe, parse_overrides
+
+        try:
+            recipe = load_recipe(recipe_name, parse_overrides(overrides))
+        except RecipeError as exc:
+            _fail(exc)
+        problems = 0
+        for path, model in ((recipe.data.golden_pairs, GoldenPair), (recipe.data.dialogues, Dialogue)):
+            if path is None:
+                continue
+            with path.open(encoding="utf-8") as fh:
+                result = validate_lines(fh, model, path.name)
+            click.echo(f"{path}: {len(result.items)} valid, {len(result.errors)} problem(s)")
+            for err in result.errors:
+                click.echo(f"  {err}")
+            problems += len(result.errors)
+        sys.exit(1 if problems else 0)
+    report = _run_stage("data", recipe_name, overrides, output_dir)
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+@train.command()
+@recipe_option
+@set_option
+@out_option
+def spectrum(recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None) -> None:
+    """Per-layer SNR (Marchenko-Pastur) report and the layers the fine-tune trains."""
+    selected = _run_stage("spectrum", recipe_name, overrides, output_dir)
+    click.echo(f"selected {len(selected)} matrices")  # type: ignore[arg-type]
+
+
+@train.command()
+@recipe_option
+@set_option
+@out_option
+def sft(recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None) -> None:
+    """Supervised fine-tune (LoRA, TRL) on the chat-formatted examples."""
+    click.echo(json.dumps(_run_stage("sft", recipe_name, overrides, output_dir), indent=2))
+
+
+@train.command()
+@recipe_option
+@set_option
+@out_option
+def dpo(recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None) -> None:
+    """DPO on the golden pairs: safe answer chosen, unsafe answer rejected."""
+    click.echo(json.dumps(_run_stage("dpo", recipe_name, overrides, output_dir), indent=2))
+
+
+@train.command()
+@recipe_option
+@set_option
+@out_option
+def export(recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None) -> None:
+    """Merge, convert to GGUF, quantize, smoke-test through llama.cpp, write the manifest."""
+    result = _run_stage("export", recipe_name, overrides, output_dir)
+    click.echo(json.dumps(result, indent=2))
+
+
+@train.command("eval")
+@recipe_option
+@set_option
+@out_option
+def eval_(recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None) -> None:
+    """Base vs fine-tuned on the held-out prompts: JSON report and PNG."""
+    click.echo(json.dumps(_run_stage("eval", recipe_name, overrides, output_dir), indent=2))
+
+
+@train.command()
+@click.argument("recipe_name", default="cpu-small")
+@set_option
+@out_option
+def run(recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None) -> None:
+    """Run every enabled stage of RECIPE and print each stage's time."""
+    from training.compat import SetupError
+    from training.formats import DataError
+    from training.gguf_tools import ExportError
+    from training.pipeline import run_all
+
+    build = _build(recipe_name, overrides, output_dir)
+    click.echo(f"build {build.recipe.name} in {build.dir} ({build.threads} thread(s))")
+    try:
+        timings = run_all(build, on_stage=lambda name, s: click.echo(f"  {name:<9} {s:7.1f}s"))
+    except (DataError, SetupError, ExportError, FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    manifest = json.loads((build.dir / "manifest.json").read_text())
+    click.echo(f"total {sum(timings.values()):.1f}s")
+    click.echo(f"serve it: KIDCHAT_MODEL_PATH={manifest['path']} kidchat serve")
+
+
+@train.command("export-db")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="JSONL file to write.")
+@click.option("--conversation", "ids", multiple=True, required=True, help="A conversation id (repeatable).")
+@click.option("--age", default=7, show_default=True, type=click.IntRange(5, 10), help="The child's age.")
+def export_db(out: Path, ids: tuple[str, ...], age: int) -> None:
+    """Export conversations marked as good as persona dialogues (JSONL, for data.extra)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from server.config import Settings
+    from training.export_db import export_marked
+    from training.formats import write_jsonl
+
+    engine = create_engine(Settings().resolved_database_url)
+    with Session(engine) as session:
+        rows = export_marked(session, ids, age=age)
+    n = write_jsonl(out, rows)
+    click.echo(f"{n} of {len(ids)} conversation(s) exported to {out}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def models(as_json: bool) -> None:
+    """List the model builds (path, base, quant type, size, date, manifest summary)."""
+    from server.config import Settings
+    from training.builds import list_builds
+
+    rows = list_builds(Settings().data_dir)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no builds yet: kidchat train run cpu-small")
+        return
+    for r in rows:
+        summary = ", ".join(f"{k}={v}" for k, v in r["summary"].items() if v is not None)
+        click.echo(
+            f"{r['name']}\t{r['base'] or '-'}\t{r['quant'] or '-'}\t{r['size_mb']} MB\t{r['created']}\n"
+            f"    {r['path']}{'' if r['exists'] else ' (missing)'}\n    {summary}"
+        )
+
+
+if __name__ == "__main__":  # `accelerate launch -m training.cli run RECIPE` on several GPUs
+    train()
