@@ -12,11 +12,10 @@ Order of work in a turn (each step's data is committed before the next starts):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,9 +23,9 @@ from datetime import UTC, datetime
 from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.chat.gate import SentenceGate
 from server.chat.lang import detect_language
 from server.chat.limits import rest_reason
+from server.chat.stream import Send, stream_checked_reply
 from server.db import accounts, repo, review
 from server.db.models import Message
 from server.db.session import transaction
@@ -37,7 +36,6 @@ from server.safety.verdict import SafetyChecker, Verdict
 
 log = logging.getLogger("kidchat.chat")
 
-Send = Callable[[dict], Awaitable[None]]
 ChatInfoLoader = Callable[[str], "ChildInfo | None"]  # child session token -> who is chatting
 
 
@@ -75,25 +73,6 @@ class TurnOutcome:
     message_id: str
     status: str  # complete | interrupted | blocked
     stats: GenerationStats = field(default_factory=GenerationStats)
-
-
-@dataclass
-class Streamed:
-    status: str
-    shown_text: str
-    withheld: str | None
-    blocked: Verdict | None
-    stats: GenerationStats
-    ttft_ms: int | None
-    duration_ms: int
-
-
-_END = object()
-
-
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
 
 
 def history_frame(messages: list[Message]) -> list[dict]:
@@ -294,7 +273,10 @@ class ChatService:
         *,
         age: int | None = None,
     ) -> TurnOutcome:
-        r = await self._stream(conversation_id, persona, lang, request, send, stop, started_at, age=age)
+        r = await stream_checked_reply(
+            self.engine, self._model_worker, self.safety, persona, lang, request, send, stop, started_at,
+            age=age, label=conversation_id,
+        )
         alerts = await to_thread.run_sync(
             self._finish_reply, conversation_id, reply_id, r.status, r.shown_text, r.withheld, r.blocked, r.stats,
             r.ttft_ms, r.duration_ms,
@@ -318,109 +300,11 @@ class ChatService:
         history = [Message(role=role, text=t, status="complete") for role, t in turns]
         history.append(Message(role="child", text=verdict.text, status="complete"))
         request = self.fit_prompt(persona, lang, history)
-        r = await self._stream("preview", persona, lang, request, send, stop, started_at, age=None)
+        r = await stream_checked_reply(
+            self.engine, self._model_worker, self.safety, persona, lang, request, send, stop, started_at,
+            age=None, label="preview",
+        )
         return r.status
-
-    async def _stream(
-        self,
-        conversation_id: str,
-        persona: Persona,
-        lang: str,
-        request: GenerationRequest,
-        send: Send,
-        stop: threading.Event,
-        started_at: float,
-        *,
-        age: int | None = None,
-    ) -> Streamed:
-        """Run the model, check each sentence before it is sent, send the redirect when one is stopped."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        stats = GenerationStats()
-
-        def post(item: object) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the event loop is gone (shutdown); nothing is listening
-                stop.set()
-
-        def worker() -> None:
-            try:
-                for piece in self.engine.stream(request, stop, stats):
-                    post(piece)
-            except BaseException as exc:  # noqa: BLE001 - reported to the turn, never to the child
-                post(_Failure(exc))
-            finally:
-                post(_END)
-
-        job = loop.run_in_executor(self._model_worker, worker)
-        gate = SentenceGate()
-        shown = ""  # checked text the child has seen
-        raw = ""  # everything the model said
-        ttft_ms: int | None = None
-        blocked: Verdict | None = None
-        failed = False
-
-        async def release(pieces: list[str]) -> bool:
-            nonlocal shown, blocked
-            if not shown:  # a reply starts at its first visible character
-                while pieces and not pieces[0].strip():
-                    pieces = pieces[1:]
-                if pieces:
-                    pieces = [pieces[0].lstrip(), *pieces[1:]]
-            sentence = "".join(pieces)
-            if not sentence.strip():
-                shown += sentence
-                return True
-            verdict = self.safety.check(sentence, "assistant", age=age)
-            if verdict.allowed and shown.strip():
-                verdict = self.safety.check(shown + sentence, "assistant", age=age)  # what the child would have read
-            if not verdict.allowed:
-                blocked = verdict
-                stop.set()
-                return False
-            for piece in pieces:
-                await send({"type": "delta", "text": piece})
-            shown += sentence
-            return True
-
-        while True:
-            item = await queue.get()
-            if item is _END:
-                break
-            if isinstance(item, _Failure):
-                failed = True
-                log.error("generation failed in conversation %s: %s", conversation_id, type(item.exc).__name__)
-                continue
-            if blocked is not None or stop.is_set():
-                continue  # drain: the worker stops within a token
-            assert isinstance(item, str)
-            if ttft_ms is None:
-                ttft_ms = int((time.perf_counter() - started_at) * 1000)
-            raw += item
-            for sentence in gate.feed(item):
-                if not await release(sentence):
-                    break
-        await job
-
-        if blocked is None and not stop.is_set():  # also after a crash: what the model said is checked
-            rest = gate.flush()
-            if rest:
-                await release(rest)
-
-        if blocked is not None:
-            status = "blocked"
-            redirect = persona.redirect(blocked.category, lang)
-            await send({"type": "redirect", "text": redirect, "category": blocked.category})
-            shown_text, withheld = redirect, raw
-        else:
-            status = "interrupted" if (stop.is_set() or failed) else "complete"
-            shown_text, withheld = shown, None
-        if failed:
-            await send({"type": "error", "code": "internal", "message": _internal_words(lang)})
-
-        duration_ms = int((time.perf_counter() - started_at) * 1000)
-        return Streamed(status, shown_text, withheld, blocked, stats, ttft_ms, duration_ms)
 
     def _finish_reply(
         self,
@@ -469,9 +353,3 @@ def _safety_fields(verdict: Verdict, side: str) -> dict:
         "safety_severity": verdict.severity,
         "safety_scores": dict(verdict.scores) or None,
     }
-
-
-def _internal_words(lang: str) -> str:
-    from server.chat.protocol import ERRORS
-
-    return ERRORS["internal"].get(lang, ERRORS["internal"]["en"])

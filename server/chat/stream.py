@@ -1,0 +1,151 @@
+"""The token path of a turn: run the model off the event loop, hold text back until a sentence ends,
+check each sentence (alone and with the reply so far) and only then send it; on a stopped sentence, stop
+the model and send the persona's redirect instead."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from server.chat.gate import SentenceGate
+from server.chat.protocol import ERRORS
+from server.llm.base import Engine, GenerationRequest, GenerationStats
+from server.personas import Persona
+from server.safety.verdict import SafetyChecker, Verdict
+
+log = logging.getLogger("kidchat.chat")
+
+Send = Callable[[dict], Awaitable[None]]
+
+
+@dataclass
+class Streamed:
+    status: str  # complete | interrupted | blocked
+    shown_text: str  # what the child saw (the redirect, when blocked)
+    withheld: str | None  # what the model said, when the safety stage stopped it (for parents only)
+    blocked: Verdict | None
+    stats: GenerationStats
+    ttft_ms: int | None
+    duration_ms: int
+
+
+_END = object()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _internal_words(lang: str) -> str:
+    return ERRORS["internal"].get(lang, ERRORS["internal"]["en"])
+
+
+async def stream_checked_reply(
+    engine: Engine,
+    model_worker: Executor,
+    safety: SafetyChecker,
+    persona: Persona,
+    lang: str,
+    request: GenerationRequest,
+    send: Send,
+    stop: threading.Event,
+    started_at: float,
+    *,
+    age: int | None = None,
+    label: str = "",
+) -> Streamed:
+    """Run the model, check each sentence before it is sent, send the redirect when one is stopped."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    stats = GenerationStats()
+
+    def post(item: object) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the event loop is gone (shutdown); nothing is listening
+            stop.set()
+
+    def worker() -> None:
+        try:
+            for piece in engine.stream(request, stop, stats):
+                post(piece)
+        except BaseException as exc:  # noqa: BLE001 - reported to the turn, never to the child
+            post(_Failure(exc))
+        finally:
+            post(_END)
+
+    job = loop.run_in_executor(model_worker, worker)
+    gate = SentenceGate()
+    shown = ""  # checked text the child has seen
+    raw = ""  # everything the model said
+    ttft_ms: int | None = None
+    blocked: Verdict | None = None
+    failed = False
+
+    async def release(pieces: list[str]) -> bool:
+        nonlocal shown, blocked
+        if not shown:  # a reply starts at its first visible character
+            while pieces and not pieces[0].strip():
+                pieces = pieces[1:]
+            if pieces:
+                pieces = [pieces[0].lstrip(), *pieces[1:]]
+        sentence = "".join(pieces)
+        if not sentence.strip():
+            shown += sentence
+            return True
+        verdict = safety.check(sentence, "assistant", age=age)
+        if verdict.allowed and shown.strip():
+            verdict = safety.check(shown + sentence, "assistant", age=age)  # what the child would have read
+        if not verdict.allowed:
+            blocked = verdict
+            stop.set()
+            return False
+        for piece in pieces:
+            await send({"type": "delta", "text": piece})
+        shown += sentence
+        return True
+
+    while True:
+        item = await queue.get()
+        if item is _END:
+            break
+        if isinstance(item, _Failure):
+            failed = True
+            log.error("generation failed in conversation %s: %s", label, type(item.exc).__name__)
+            continue
+        if blocked is not None or stop.is_set():
+            continue  # drain: the worker stops within a token
+        assert isinstance(item, str)
+        if ttft_ms is None:
+            ttft_ms = int((time.perf_counter() - started_at) * 1000)
+        raw += item
+        for sentence in gate.feed(item):
+            if not await release(sentence):
+                break
+    await job
+
+    if blocked is None and not stop.is_set():  # also after a crash: what the model said is checked
+        rest = gate.flush()
+        if rest:
+            await release(rest)
+
+    if blocked is not None:
+        status = "blocked"
+        redirect = persona.redirect(blocked.category, lang)
+        await send({"type": "redirect", "text": redirect, "category": blocked.category})
+        shown_text, withheld = redirect, raw
+    else:
+        status = "interrupted" if (stop.is_set() or failed) else "complete"
+        shown_text, withheld = shown, None
+    if failed:
+        await send({"type": "error", "code": "internal", "message": _internal_words(lang)})
+
+    duration_ms = int((time.perf_counter() - started_at) * 1000)
+    return Streamed(status, shown_text, withheld, blocked, stats, ttft_ms, duration_ms)
+
