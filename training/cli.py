@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -181,22 +182,38 @@ def run(recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None) -
 
 @train.command("export-db")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="JSONL file to write.")
-@click.option("--conversation", "ids", multiple=True, required=True, help="A conversation id (repeatable).")
-@click.option("--age", default=7, show_default=True, type=click.IntRange(5, 10), help="The child's age.")
-def export_db(out: Path, ids: tuple[str, ...], age: int) -> None:
-    """Export conversations marked as good as persona dialogues (JSONL, for data.extra)."""
-    from sqlalchemy import create_engine
+@click.option(
+    "--conversation", "ids", multiple=True,
+    help="Only this marked conversation (repeatable). Without it: every marked conversation.",
+)
+@click.option(
+    "--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]), default=None,
+    help="Only conversations marked at or after this time (UTC).",
+)
+def export_db(out: Path, ids: tuple[str, ...], since: datetime | None) -> None:
+    """Export the conversations parents marked as good examples as persona dialogues (JSONL, for
+    data.extra). The file holds children's words: it is written readable by its owner only."""
     from sqlalchemy.orm import Session
 
     from server.config import Settings
+    from server.db.session import make_engine
     from training.export_db import export_marked
     from training.formats import write_jsonl
 
-    engine = create_engine(Settings().resolved_database_url)
-    with Session(engine) as session:
-        rows = export_marked(session, ids, age=age)
+    engine = make_engine(Settings().resolved_database_url)
+    try:
+        with Session(engine) as session:
+            rows = export_marked(
+                session, since=since.replace(tzinfo=UTC) if since else None, conversation_ids=ids or None
+            )
+    finally:
+        engine.dispose()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.touch(mode=0o600, exist_ok=True)
+    out.chmod(0o600)
     n = write_jsonl(out, rows)
-    click.echo(f"{n} of {len(ids)} conversation(s) exported to {out}")
+    asked = f" of {len(set(ids))} requested" if ids else ""
+    click.echo(f"{n}{asked} marked conversation(s) exported to {out}")
 
 
 @click.command()

@@ -1,21 +1,24 @@
-"""Export of conversations that parents or educators marked as good, as persona dialogues (the JSONL format
+"""Export of conversations that parents marked as good examples, as persona dialogues (the JSONL format
 of ``dialogues.jsonl``) that a recipe lists under ``data.extra``.
 
-    kidchat train export-db --out var/exports/marked.jsonl --conversation ID [--conversation ID ...]
+    kidchat train export-db --out var/exports/marked.jsonl                 # every marked conversation
+    kidchat train export-db --out FILE --since 2026-11-01 --conversation ID  # narrowed
 
 The boundary is ``export_marked(session, ...) -> list[dict]``; ``to_dialogue`` is the pure conversion.
-What the child saw is exported: assistant text that the safety stage withheld, blocked turns, and
-unfinished replies are left out, and the same cleaning (masks, slang, duplicates) runs again at the data
-stage. Children's words leave the database only through this explicit command.
+A parent marks a conversation on its transcript page (``server/db/marks.py``); the mark covers the turns
+up to the message the parent saw, so turns added later are not exported until the parent marks again.
+The child's age comes from the child profile, clamped to the data format's 5..10.
 
-TODO(coordinator): the schema has no "marked good" mark yet. When it does (a column or a review table),
-replace the ``conversation_ids`` argument's role with a query for the marked conversations, and take the
-child's age from wherever the schema keeps it (``age`` is a parameter until then).
+What the child saw is exported: assistant text that the safety stage withheld, blocked turns (the child's
+words and the redirect shown instead), and unfinished replies are left out, and the same cleaning (masks,
+slang, duplicates) runs again at the data stage. Children's words leave the database only through this
+explicit command.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -57,16 +60,20 @@ def to_dialogue(conversation, messages: Iterable, *, age: int) -> dict | None:
         return None
 
 
-def export_marked(session, conversation_ids: Iterable[str], *, age: int = 7) -> list[dict]:
-    """The marked conversations as dialogues (see the module's TODO for how "marked" is decided)."""
-    from server.db.models import Conversation
+AGE_MIN, AGE_MAX = 5, 10  # the Dialogue format's range
 
-    conversations = [
-        c for c in (session.get(Conversation, cid) for cid in dict.fromkeys(conversation_ids)) if c
-    ]
+
+def export_marked(
+    session, *, since: datetime | None = None, conversation_ids: Iterable[str] | None = None
+) -> list[dict]:
+    """Every marked conversation (marked at or after `since`; only `conversation_ids` when given) as a
+    dialogue, oldest mark first; conversations with nothing trainable left are skipped."""
+    from server.db import marks
+
     out = []
-    for conv in sorted(conversations, key=lambda c: c.created_at):
-        dialogue = to_dialogue(conv, conv.messages, age=age)
+    for conv, child in marks.marked_conversations(session, since=since, conversation_ids=conversation_ids):
+        age = min(max(child.age, AGE_MIN), AGE_MAX)
+        dialogue = to_dialogue(conv, marks.marked_messages(session, conv), age=age)
         if dialogue is not None:
             out.append(dialogue)
     return out

@@ -102,6 +102,11 @@ class Conversation(Base):
     max_severity: Mapped[str] = mapped_column(String(16), default="none")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # Marked by a parent as a good example for training (server/db/marks.py). The mark covers the turns the
+    # parent saw, up to message `marked_good_seq`; turns added later are not part of it.
+    marked_good_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    marked_good_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    marked_good_seq: Mapped[int | None] = mapped_column(Integer)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation", order_by="Message.seq", cascade="all, delete-orphan"

@@ -147,10 +147,34 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "export_print": ("Printable page", "인쇄용 페이지"),
     "export_json": ("Download JSON", "JSON 내려받기"),
     "views_title": ("Who opened this transcript", "이 대화를 연 기록"),
-    "views_explain": ("Every view and export is recorded here.", "보기와 내보내기가 모두 여기에 기록돼요."),
+    "views_explain": ("Every view, export and mark is recorded here.", "보기, 내보내기, 표시가 모두 여기에 기록돼요."),
     "view_view": ("viewed", "봄"),
     "view_print": ("printable page", "인쇄용 페이지"),
     "view_json": ("JSON export", "JSON 내보내기"),
+    "view_marked_good": ("marked as a good example", "좋은 예시로 표시함"),
+    "view_unmarked_good": ("good-example mark removed", "좋은 예시 표시를 뺌"),
+    # marked as a good example for training
+    "good_title": ("Good example for training", "학습에 쓸 좋은 예시"),
+    "good_badge": ("Good example", "좋은 예시"),
+    "good_explain": (
+        "Was this a good conversation? Mark it, and it may be used to teach kidchat's model to talk like "
+        "this: the turns up to now, without what the safety check stopped. It leaves kidchat only when "
+        "the server's operator exports marked conversations. You can remove the mark at any time.",
+        "좋은 대화였나요? 표시하면 키드챗 모델이 이렇게 말하도록 가르치는 데 쓰일 수 있어요. 지금까지의 "
+        "대화만, 안전 검사가 막은 부분은 빼고 쓰여요. 서버 운영자가 표시된 대화를 내보낼 때만 키드챗 밖으로 "
+        "나가요. 표시는 언제든 뺄 수 있어요.",
+    ),
+    "good_mark": ("Mark as a good example", "좋은 예시로 표시"),
+    "good_marked_on": ("Marked as a good example on {when}.", "{when}에 좋은 예시로 표시했어요."),
+    "good_covers": (
+        "The mark covers the turns up to when it was made; what the safety check stopped is left out.",
+        "표시한 때까지의 대화만 해당되고, 안전 검사가 막은 부분은 빠져요.",
+    ),
+    "good_newer": (
+        "{n} newer message(s) are not part of the mark.", "그 뒤의 메시지 {n}개는 표시에 들어 있지 않아요."
+    ),
+    "good_mark_again": ("Include the newer messages", "새 메시지도 포함하기"),
+    "good_unmark": ("Remove the mark", "표시 빼기"),
     "status_complete": ("complete", "완료"),
     "status_interrupted": ("stopped early", "중간에 멈춤"),
     "status_blocked": ("blocked", "막힘"),

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from server.db import accounts, repo, review
+from server.db import accounts, marks, repo, review
 from server.db.models import Child, User
 from server.db.session import transaction
 from server.deps import Parent, now_of, sessions_of, verify_csrf
@@ -127,13 +127,16 @@ def transcript(request: Request, parent: Parent, conversation_id: str) -> Respon
         conv, child = found
         review.record_view(s, conv.id, parent, "view", now_of(request))
         review.mark_alerts_seen(s, parent.id, now_of(request), conversation_id=conv.id)
+        messages = repo.list_messages(s, conv.id)
         return render(
             request,
             "adult/transcript.html",
             {
                 "conv": conv,
                 "child": child,
-                "messages": repo.list_messages(s, conv.id),
+                "messages": messages,
+                "shown_through": marks.last_shown_seq(messages),
+                "newer_than_mark": marks.newer_than_mark(conv, messages),
                 "flags": repo.list_flags(s, conv.id),
                 "views": review.views_of(s, conv.id),
                 "persona_name": persona_label(request, s, conv.persona_id, interface_language(request), conv.persona_version),

@@ -1,5 +1,6 @@
-"""Alerts for parents (a page, a JSON feed the pages poll, mark as seen) and transcript exports
-(a printable page and JSON; each export is recorded like a view)."""
+"""Alerts for parents (a page, a JSON feed the pages poll, mark as seen), transcript exports (a printable
+page and JSON; each export is recorded like a view), and marking a conversation as a good example for
+training (recorded like a view too)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from server.db import repo, review
+from server.db import marks, repo, review
 from server.db.session import transaction
 from server.deps import Parent, now_of, sessions_of, verify_csrf
 from server.pages.common import interface_language, redirect, render
@@ -124,3 +125,29 @@ def export_json(request: Request, parent: Parent, conversation_id: str) -> JSONR
             "Cache-Control": "no-store",
         },
     )
+
+
+@router.post("/conversations/{conversation_id}/good")
+def mark_good(
+    request: Request,
+    parent: Parent,
+    conversation_id: str,
+    good: Annotated[str, Form()] = "",
+    through: Annotated[str, Form()] = "",
+) -> Response:
+    """Mark (good=1, up to message `through`: the last one the page showed) or unmark (good=0)."""
+    with transaction(sessions_of(request)) as s:
+        found = review.conversation_of_parent(s, parent.id, conversation_id)
+        if found is None:
+            raise HTTPException(404)
+        conv, _child = found
+        now = now_of(request)
+        if good == "1" and through.isdigit():
+            changed, action = marks.mark_good(s, conv, parent, int(through), now), "marked_good"
+        elif good == "0":
+            changed, action = marks.unmark_good(s, conv), "unmarked_good"
+        else:
+            raise HTTPException(400)
+        if changed:
+            review.record_view(s, conv.id, parent, action, now)
+    return redirect(f"/parent/conversations/{conversation_id}#good")
