@@ -76,7 +76,7 @@ class SafetyStage:
 
         if self.classifier is not None:
             # the classifier reads the text with the word lists' known-harmless words blanked
-            model = self.classifier.scores(self.lexicon.blank_allowed(views[0]))
+            model = self.classifier.scores(self.lexicon.blank_allowed(views[0], role))
             scores["harmful"] = model["harmful"]
             by_head = {c: p for c, p in model.items() if c in CATEGORIES}
             for c, p in by_head.items():
