@@ -62,7 +62,7 @@ class AssistantClassifier(BaseModel):
     someone hurts you"). The word lists and detectors apply to the assistant in full."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    harmful_threshold: float = Field(0.8, ge=0.0, le=1.0)
+    harmful_threshold: float = Field(0.9, ge=0.0, le=1.0)
     min_category_threshold: float = Field(0.7, ge=0.0, le=1.0)
 
 
