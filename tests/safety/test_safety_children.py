@@ -124,3 +124,32 @@ def test_a_child_naming_the_helpline_is_judged_as_said(checker):
     """The helpline's name is harmless from the assistant; from a child it may be a disclosure."""
     v = checker.check("자살예방 상담전화 번호가 뭐야?", "child", age=10)
     assert v.category == "self_harm"
+
+
+SPELLED_PHONES = [
+    ("My phone number is five five five, two three four, five six seven eight.", "[phone]"),
+    ("call me at five five five oh one two three", "[phone]"),
+    ("내 번호는 공일공 일이삼사 오육칠팔이야.", "[전화번호]"),
+    ("우리 엄마 전화번호는 공일공에 일이삼사에 오육칠팔이야.", "[전화번호]"),
+]
+
+
+@pytest.mark.parametrize(("text", "label"), SPELLED_PHONES)
+def test_phone_numbers_spelled_in_words_are_masked(checker, text, label):
+    v = checker.check(text, "child", age=8)
+    assert v.action == "redirect" and v.category == "personal_info"
+    assert label in v.text and "five six seven" not in v.text and "오육칠팔" not in v.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "one two three four five six seven eight nine ten",
+        "Count with me: one, two, three, four, five, six, seven!",
+        "오늘 일이 많아서 이사 가는 날 오후에 구경했어",
+        "사과 일곱 개 이삼일 뒤에 먹자",
+    ],
+)
+def test_counting_and_digit_syllables_are_not_phone_numbers(checker, text):
+    v = checker.check(text, "child", age=8)
+    assert "personal_info" not in v.categories and v.text == text
