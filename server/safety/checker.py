@@ -76,15 +76,15 @@ class SafetyStage:
 
         if self.classifier is not None:
             # the classifier reads the text with the word lists' known-harmless words blanked
-            model = self.classifier.scores(self.lexicon.blank_allowed(views[0]))
+            model = self.classifier.scores(self.lexicon.blank_allowed(views[0], role))
             scores["harmful"] = model["harmful"]
             by_head = {c: p for c, p in model.items() if c in CATEGORIES}
             for c, p in by_head.items():
                 scores[c] = max(scores[c], p)
-                if p >= self.policy.threshold(c, band) and c not in found:
+                if p >= self.policy.threshold(c, band, role) and c not in found:
                     found.add(c)
                     reasons.append(f"classifier:{c}")
-            if model["harmful"] >= self.policy.harmful(band) and by_head and not found:
+            if model["harmful"] >= self.policy.harmful(band, role) and by_head and not found:
                 top = max(by_head, key=by_head.__getitem__)
                 found.add(top)
                 reasons.append(f"classifier:harmful:{top}")

@@ -1,8 +1,8 @@
 """The trained classifier at run time: TF-IDF features times linear weights, in numpy.
 
 The artifact is a numpy `.npz` (no pickle): the vocabulary as UTF-8 text, the IDF weights, one weight
-column and intercept per head ("harmful" and one per category), the names of the heads, and the SHA-256
-of the data it was built from. `kidchat safety train` writes it (server/safety/train.py).
+column and intercept per head ("harmful" and one per category), the names of the heads, whether the
+features include Korean jamo n-grams (features.py), and the SHA-256 of the data it was built from. `kidchat safety train` writes it (server/safety/train.py).
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ class Classifier:
             self.intercept = z["intercept"].astype(np.float32)
             self.heads: tuple[str, ...] = tuple(str(h) for h in z["heads"])
             self.data_sha256 = str(z["data_sha256"])
+            self.jamo = bool(z["jamo"]) if "jamo" in z.files else False
         self.index = {f: i for i, f in enumerate(vocab)}
         self.normalizer = normalizer or Normalizer()
 
     def scores(self, text: str) -> dict[str, float]:
-        counts = Counter(analyze(text, self.normalizer))
+        counts = Counter(analyze(text, self.normalizer, jamo=self.jamo))
         idx = [self.index[f] for f in counts if f in self.index]
         if not idx:
             logits = self.intercept

@@ -14,6 +14,14 @@ category other than `sexual`. An entry is one of:
   point) are listed in `allow.txt` and blanked before matching;
 - `re:` followed by a Python regular expression, for phrases that need alternatives.
 
+`allow.txt` lists harmless words for both roles, `allow@assistant.txt` harmless phrases only the
+assistant says (the name of a helpline: "자살예방 상담전화"); both take literal entries and `re:`.
+
+What the assistant says is read in context where a listed phrase is only quoted to warn or to reflect
+the child's feelings back: an `@assistant` phrase, or a self-harm or violence phrase, does not count
+when the assistant forbids it ("never meet up with...", "주소를 알려 주면 안 돼", "비밀로 하자는 사람은
+위험해") or reflects it ("사라지고 싶을 만큼 속상했구나"). A child saying the same is judged as said.
+
 Hand-written because no maintained library handles Korean and English lists with these obfuscation
 rules; the patterns are plain `re`.
 """
@@ -87,6 +95,39 @@ def _compile(entries: list[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(pats))
 
 
+# The assistant forbidding a phrase: a negation just before it (English) ...
+_EN_NEGATED = re.compile(
+    r"\b(?:never|don'?t|do not|doesn'?t|does not|shouldn'?t|should not|won'?t|will not|can'?t|cannot|"
+    r"mustn'?t|must not|not|no one should|nobody should)\s+(?:[\w']+\s+){0,2}$"
+)
+# ... or someone else saying it, in a conditional clause ("if a grown-up says it's our secret, ...") ...
+_EN_REPORTED = re.compile(
+    r"\b(?:if|when|whenever) (?:someone|somebody|anyone|anybody|a grown-?up|an adult|a stranger|a person|"
+    r"people|they|he|she|a friend)\b[^.!?]{0,50}$"
+)
+# ... or a prohibition, a quotation or a reflection right after it, in the same clause (Korean).
+_KO_CONTEXT = re.compile(
+    r"^[^.!?,;\n]{0,12}?(?:면 안|지 마|지 말|지 않|자는 |자고 하|라는 |라고 하|려는 |하는 사람|다는 |다고 |"
+    r"을 만큼|을 정도|은 마음|는 마음|은 생각|는 생각|구나|는 건 |는 것은 |는 일은 )"
+)
+# ... or a warning: "~하면 위험해", "~하면 더 다쳐" (what happens if the child does it).
+_KO_WARNING = re.compile(r"^[^.!?\n]{0,6}?면\s[^.!?\n]{0,30}?(?:위험|다치|다쳐|아프|아파|안 돼|큰일|나빠|나쁜|죽어|죽을)")
+# categories whose phrases the assistant may quote to warn or reflect
+_CONTEXT_CATEGORIES = frozenset({"self_harm", "violence"})
+
+
+def _quoted_by_assistant(view: str, start: int, end: int) -> bool:
+    """True when the assistant's phrase at view[start:end] is forbidden, quoted or reflected."""
+    after = view[end : end + 48]
+    before = view[max(0, start - 60) : start]
+    return bool(
+        _EN_NEGATED.search(before[-40:])
+        or _EN_REPORTED.search(before)
+        or _KO_CONTEXT.match(after)
+        or _KO_WARNING.match(after)
+    )
+
+
 def _plausible(match: str) -> bool:
     """A leet-view match must be mostly real letters: 'f••k' yes, '•••' no."""
     wild = match.count(WILD)
@@ -96,25 +137,34 @@ def _plausible(match: str) -> bool:
     return letters >= 2 and wild <= letters
 
 
+def _allow_pattern(entries: list[str]) -> re.Pattern[str] | None:
+    if not entries:
+        return None
+    pats = [e[3:] if e.startswith("re:") else re.escape(e.casefold()) for e in entries]
+    return re.compile("|".join(sorted(pats, key=len, reverse=True)))
+
+
 @dataclass(frozen=True)
 class Lexicon:
     patterns: dict[str, re.Pattern[str]]
-    allow: re.Pattern[str] | None
+    allow: dict[str, re.Pattern[str] | None]  # per role
 
     @classmethod
     def load(cls) -> Lexicon:
         names = [*LEXICON_CATEGORIES, *(c + ASSISTANT_ONLY for c in LEXICON_CATEGORIES)]
         per_cat: dict[str, list[str]] = {name: [] for name in names}
         allow: list[str] = []
+        allow_assistant: list[str] = []
         for lang in LANGS:
             folder = resources.files("server.safety").joinpath("data", "lexicon", lang)
             for name in names:
                 f = folder.joinpath(f"{name}.txt")
                 if f.is_file():
                     per_cat[name].extend(_entries(f.read_text("utf-8")))
-            a = folder.joinpath("allow.txt")
-            if a.is_file():
-                allow.extend(_entries(a.read_text("utf-8")))
+            for target, fname in ((allow, "allow.txt"), (allow_assistant, f"allow{ASSISTANT_ONLY}.txt")):
+                a = folder.joinpath(fname)
+                if a.is_file():
+                    target.extend(_entries(a.read_text("utf-8")))
         mapping = yaml.safe_load(_data("ldnoobw/map.yaml"))
         skip = {s.casefold() for s in mapping.get("skip", [])}
         recat = {k.casefold(): v for k, v in (mapping.get("categories") or {}).items()}
@@ -128,28 +178,34 @@ class Lexicon:
                     raise ValueError(f"ldnoobw/map.yaml: unknown category {cat!r}")
                 per_cat[cat].append(word)
         patterns = {name: p for name, entries in per_cat.items() if (p := _compile(entries)) is not None}
-        allow_p = None
-        if allow:
-            allow_p = re.compile("|".join(sorted((re.escape(a.casefold()) for a in allow), key=len, reverse=True)))
+        allow_p = {
+            "child": _allow_pattern(allow),
+            "assistant": _allow_pattern(allow + allow_assistant),
+        }
         return cls(patterns=patterns, allow=allow_p)
 
-    def blank_allowed(self, view: str) -> str:
-        """`view` with the harmless words of allow.txt blanked out ("시발점" -> spaces)."""
-        if self.allow is None:
+    def blank_allowed(self, view: str, role: str = "child") -> str:
+        """`view` with the harmless words of the allow lists blanked out ("시발점" -> spaces)."""
+        pattern = self.allow.get(role)
+        if pattern is None:
             return view
-        return self.allow.sub(lambda m: " " * len(m.group(0)), view)
+        return pattern.sub(lambda m: " " * len(m.group(0)), view)
 
     def hits(self, views: tuple[str, ...], role: str) -> set[str]:
         """Categories with an entry in any of the views, for text said by `role`."""
         found: set[str] = set()
         for view in views:
-            view = self.blank_allowed(view)
+            view = self.blank_allowed(view, role)
             for name, pattern in self.patterns.items():
                 category, _, only = name.partition("@")
                 if category in found or (only and only != role):
                     continue
+                in_context = role == "assistant" and (bool(only) or category in _CONTEXT_CATEGORIES)
                 for m in pattern.finditer(view):
-                    if _plausible(m.group(0)):
-                        found.add(category)
-                        break
+                    if not _plausible(m.group(0)):
+                        continue
+                    if in_context and _quoted_by_assistant(view, m.start(), m.end()):
+                        continue
+                    found.add(category)
+                    break
         return found

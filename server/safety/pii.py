@@ -1,4 +1,4 @@
-"""Personal-detail detectors: phone numbers (KR, US), e-mail, Korean resident registration numbers,
+"""Personal-detail detectors: phone numbers (KR, US; also spelled out in words), e-mail, Korean resident registration numbers,
 street addresses (KO, EN) and school names a child shares. Each hit is masked with a label
 ("[전화번호]" / "[phone]") in the language of the text.
 
@@ -82,6 +82,44 @@ class Detail:
     end: int
 
 
+# Phone numbers spelled out: "five five five, oh one two three", "공일공 일이삼사 오육칠팔".
+_EN_DIGITS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+              "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+_KO_DIGITS = {"공": "0", "영": "0", "빵": "0", "일": "1", "이": "2", "삼": "3", "사": "4", "오": "5",
+              "육": "6", "륙": "6", "칠": "7", "팔": "8", "구": "9"}
+_EN_SPELLED = re.compile(
+    r"\b(?:(?:zero|oh|o|one|two|three|four|five|six|seven|eight|nine)(?:[\s,.-]+|$)){7,}", re.IGNORECASE
+)
+# Korean: a run of digit syllables that starts like a phone number (공일…, 공이…); spaces, hyphens and
+# "에" ("공일공에 일이삼사에…") may separate the groups.
+_KO_SPELLED = re.compile(r"[공영빵]\s*[일이삼사오육칠팔구](?:[\s-]*(?:에\s+)?[공영빵일이삼사오육륙칠팔구]){7,}")
+_PHONE_DIGITS = re.compile(r"0?1[016789]\d{7,8}|0[2-6]\d{7,9}|[2-9]\d{9}|[2-9]\d{6}")
+
+
+def _consecutive(digits: str) -> bool:
+    """Counting ("one two three four five six seven"), not a phone number."""
+    steps = {(int(b) - int(a)) for a, b in zip(digits, digits[1:], strict=False)}
+    return steps in ({1}, {-1})
+
+
+def _spelled_phones(text: str) -> list[tuple[int, int]]:
+    """Spans of phone numbers spelled in words. A Korean run may end in a particle that is also a
+    digit syllable ("…오육칠팔이야"), so the longest leading run of digits that is a phone number counts."""
+    spans = []
+    for pattern, table, unit in ((_EN_SPELLED, _EN_DIGITS, r"[a-z]+"), (_KO_SPELLED, _KO_DIGITS, r"[가-힣]")):
+        for m in pattern.finditer(text):
+            digits, ends = "", []
+            for u in re.finditer(unit, m.group(0), re.IGNORECASE):
+                if u.group(0).lower() in table:
+                    digits += table[u.group(0).lower()]
+                    ends.append(m.start() + u.end())
+            for k in range(len(digits), 6, -1):
+                if _PHONE_DIGITS.fullmatch(digits[:k]) and not _consecutive(digits[:k]):
+                    spans.append((m.start(), ends[k - 1]))
+                    break
+    return spans
+
+
 def find_details(text: str) -> list[Detail]:
     """Personal details in `text`, left to right, without overlaps (earlier patterns win)."""
     found: list[Detail] = []
@@ -91,6 +129,9 @@ def find_details(text: str) -> list[Detail]:
             if e - s < 3 or any(s < d.end and d.start < e for d in found):
                 continue
             found.append(Detail(kind, s, e))
+    for s, e in _spelled_phones(text):
+        if not any(s < d.end and d.start < e for d in found):
+            found.append(Detail("phone", s, e))
     return sorted(found, key=lambda d: d.start)
 
 

@@ -55,10 +55,22 @@ class AgeBands(BaseModel):
         return self
 
 
+class AssistantClassifier(BaseModel):
+    """The classifier's bar for the assistant's own sentences: higher than for a child's message,
+    because the persona's sentences are in-domain text with a low base rate of harm, where a model
+    trained on public comment and prompt sets over-reacts to words of care ("tell a grown-up if
+    someone hurts you"). The word lists and detectors apply to the assistant in full."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    harmful_threshold: float = Field(0.9, ge=0.0, le=1.0)
+    min_category_threshold: float = Field(0.7, ge=0.0, le=1.0)
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     age_bands: AgeBands
     harmful_threshold: PerBand
+    assistant_classifier: AssistantClassifier = AssistantClassifier()
     categories: dict[str, CategoryPolicy]
 
     @model_validator(mode="after")
@@ -82,11 +94,17 @@ class Policy(BaseModel):
             return cat.assistant
         return getattr(cat.child, band)
 
-    def threshold(self, category: str, band: Band) -> float:
-        return getattr(self.categories[category].threshold, band)
+    def threshold(self, category: str, band: Band, role: Role = "child") -> float:
+        value: float = getattr(self.categories[category].threshold, band)
+        if role == "assistant":
+            value = max(value, self.assistant_classifier.min_category_threshold)
+        return value
 
-    def harmful(self, band: Band) -> float:
-        return getattr(self.harmful_threshold, band)
+    def harmful(self, band: Band, role: Role = "child") -> float:
+        if role == "assistant":
+            return self.assistant_classifier.harmful_threshold
+        value: float = getattr(self.harmful_threshold, band)
+        return value
 
     def severity(self, category: str) -> Severity:
         return self.categories[category].severity

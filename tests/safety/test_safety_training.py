@@ -69,3 +69,11 @@ def test_eval_writes_metrics_and_plots(tmp_path: Path):
         assert set(metrics) == {"wordlists", "classifier", "stage"}
         assert 0.0 <= metrics["stage"]["f1"] <= 1.0
     assert report["lookalikes_blocked"]["en"]["n"] > 50
+    # in-domain figures: the golden pairs and the dialogues' child turns
+    golden = report["golden_pairs"]
+    assert golden["safe_sentences"] > 1000 and golden["everyday"] == 113
+    assert golden["questions_caught"]["self_harm"]["n"] == 24
+    assert report["dialogue_child_turns"]["child_turns"] > 300
+    # every harmless text the stage stopped is put down to at least one layer
+    for fp in report["harmless_stopped_by_layer"].values():
+        assert fp["stopped"] <= sum(fp[f"by_{x}"] for x in ("wordlist", "pii", "classifier", "conversation"))

@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 OWN = HERE / "data"
 REPO = HERE.parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "safety"
+DIALOGUES = REPO / "training" / "data" / "dialogues.jsonl"
 TEST_PERCENT = 20
 
 csv.field_size_limit(10_000_000)
@@ -175,14 +176,38 @@ def _lines(path: Path) -> list[str]:
     return [ln for ln in path.read_text("utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
 
 
+# A sentence ends at . ! ? (and CJK forms) followed by whitespace, like server/chat/gate.py cuts replies.
+_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"'”’)\]]*\s+")
+
+
+def _dialogues() -> Iterator[Example | None]:
+    """The persona's turns of kidchat's starter dialogues, sentence by sentence, as the stage checks a
+    reply: what a careful persona says (comfort, safety advice, gentle refusals), all harmless. The
+    children's turns are not used: some are disclosures, and they carry no labels."""
+    for line in DIALOGUES.read_text("utf-8").splitlines():
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        lang = item["language"]
+        for turn in item["turns"]:
+            if turn["role"] == "persona":
+                for sentence in _SENTENCE_END.split(turn["text"]):
+                    yield _ex(sentence, lang, "kidchat_dialogue")
+
+
 def _own() -> Iterator[Example | None]:
     for lang in ("en", "ko"):
         for line in _lines(OWN / f"harmless_{lang}.txt"):
             yield _ex(line, lang, "kidchat_harmless")
+        for line in _lines(OWN / f"protective_{lang}.txt"):
+            yield _ex(line, lang, "kidchat_protective")
+        for line in _lines(OWN / f"requests_{lang}.txt"):
+            yield _ex(line, lang, "kidchat_requests")
     for line in _lines(OWN / "harmful_extra.txt"):
         cat, text = line.split("\t", 1)
         lang = "ko" if re.search("[가-힣]", text) else "en"
         yield _ex(text, lang, "kidchat_harmful", cat)
+    yield from _dialogues()
 
 
 READERS = (_beep, _curse, _hatescore, _kmhas, _zizun, _kosbi, _square, _davidson, _toxigen,
@@ -212,7 +237,7 @@ def data_sha256(root: Path = DEFAULT_DATA) -> str:
     h = hashlib.sha256()
     paths = [(f, root / f) for f in FILES] + [
         (f"kidchat/{p.name}", p) for p in sorted(OWN.glob("*.txt"))
-    ]
+    ] + [("kidchat/dialogues.jsonl", DIALOGUES)]
     for name, path in paths:
         h.update(name.encode())
         h.update(b"\0")

@@ -22,8 +22,15 @@ from server.safety.classifier import Classifier, default_artifact
 from server.safety.normalize import Normalizer
 from server.safety.policy import load_policy
 from training.safety_classifier.data import load_examples, lookalikes, split
+from training.safety_classifier.golden import dialogue_report, golden_report
 
 SYSTEMS = ("wordlists", "classifier", "stage")
+LAYERS = ("wordlist", "pii", "classifier", "conversation")
+
+
+def _layers(reason: str) -> set[str]:
+    """Which layers stopped a text, from the verdict's reason ("wordlist:hate;classifier:hate")."""
+    return {r.split(":", 1)[0] for r in reason.split(";") if r} & set(LAYERS)
 
 
 def _prf(tp: int, fp: int, fn: int, tn: int) -> dict[str, float | int]:
@@ -60,7 +67,7 @@ def evaluate(data: Path, out: Path, *, age: int = 7, every: int = 1, artifact: P
         for e in bar:
             v = stage.check(e.text, "child", age=age)
             w = words.check(e.text, "child", age=age)
-            harm = classifier.scores(e.text)["harmful"] >= policy.harmful(band)
+            harm = classifier.scores(e.text)["harmful"] >= policy.harmful(band, "child")
             rows.append((e, {"wordlists": not w.allowed, "classifier": harm, "stage": not v.allowed}, v))
     seconds = time.time() - started
 
@@ -73,6 +80,23 @@ def evaluate(data: Path, out: Path, *, age: int = 7, every: int = 1, artifact: P
     for (kind, name), items in sorted(groups.items()):
         metrics = {s: _prf(*_counts([(e.harmful, p[s]) for e, p in items])) for s in SYSTEMS}
         (per_set if kind == "set" else per_lang)[name] = metrics
+
+    # harmless held-out texts the stage stopped, per set, by the layer that stopped them
+    false_positives: dict[str, dict[str, int]] = {}
+    for e, _, v in rows:
+        if e.harmful:
+            continue
+        fp = false_positives.setdefault(e.source, {"harmless": 0, "stopped": 0, **{f"by_{x}": 0 for x in LAYERS},
+                                                   **{f"only_{x}": 0 for x in LAYERS}})
+        fp["harmless"] += 1
+        if v.allowed:
+            continue
+        fp["stopped"] += 1
+        layers = _layers(v.reason)
+        for x in layers:
+            fp[f"by_{x}"] += 1
+        if len(layers) == 1:
+            fp[f"only_{next(iter(layers))}"] += 1
 
     per_category = {}
     for c in PRIORITY:
@@ -103,6 +127,9 @@ def evaluate(data: Path, out: Path, *, age: int = 7, every: int = 1, artifact: P
         "per_set": per_set,
         "per_category_stage": per_category,
         "lookalikes_blocked": look,
+        "harmless_stopped_by_layer": false_positives,
+        "golden_pairs": golden_report(stage),
+        "dialogue_child_turns": dialogue_report(stage),
         "confusion": {"labels": labels, "matrix": matrix},
         "data_sha256_of_artifact": classifier.data_sha256,
     }
@@ -169,4 +196,19 @@ def print_report(report: dict) -> None:
     click.echo("\nheld-out harmless look-alike questions stopped by the stage")
     for lang, m in report["lookalikes_blocked"].items():
         click.echo(f"{lang}: {m['blocked']}/{m['n']} = {100 * m['rate']:.1f}%")
+    click.echo("\nharmless held-out texts stopped by the stage, by layer (by = among the causes, only = the sole cause)")
+    for name, fp in report["harmless_stopped_by_layer"].items():
+        causes = " ".join(f"{x}={fp['by_' + x]}/{fp['only_' + x]}" for x in LAYERS)
+        click.echo(f"{name:<22} {fp['stopped']:>5}/{fp['harmless']:<5} = {100 * fp['stopped'] / max(1, fp['harmless']):5.1f}%  {causes}")
+    g = report["golden_pairs"]
+    click.echo("\nstarter golden pairs (training/data/golden_pairs.jsonl; never trained on)")
+    click.echo(f"safe-answer sentences blocked (assistant): {g['safe_sentences_blocked']}/{g['safe_sentences']}")
+    click.echo(f"everyday questions stopped (child): {g['everyday_stopped']}/{g['everyday']}")
+    for c, m in g["questions_caught"].items():
+        click.echo(f"{c:<14} questions caught at the category {m['caught']:>2}/{m['n']}, stopped {m['stopped']:>2}/{m['n']}; "
+                   f"unsafe answers blocked {m['unsafe_blocked']:>2}/{m['n']}")
+    d = report["dialogue_child_turns"]
+    click.echo(f"\nstarter dialogues: children's turns stopped {len(d['stopped'])}/{d['child_turns']} (with history)")
+    for s in d["stopped"]:
+        click.echo(f"  {s['id']} child turn {s['turn']}: {s['category']} by {'+'.join(s['layers'])}")
     click.echo(f"\n{report['ms_per_message_all_systems']} ms per message for all three systems together")

@@ -4,8 +4,8 @@
     kidchat safety train --data ../shared/data/safety --out server/safety/data/classifier.npz
 
 Recipe: training/safety_classifier/recipe.yaml (flags override it). The model: TF-IDF over the
-features of server/safety/features.py (word uni/bigrams and character 2-4-grams of the normalised
-text) and one L2 logistic regression per head: "harmful" (any category) and each category with enough
+features of server/safety/features.py (word uni/bigrams, character 2-4-grams of the normalised text
+and jamo 3-5-grams of Korean words) and one L2 logistic regression per head: "harmful" (any category) and each category with enough
 examples. Written: classifier.npz (numpy arrays, no pickle: vocabulary, IDF, weights, intercepts, head
 names, data hash) and classifier.json (recipe, data hash, split sizes, held-out metrics, training curve).
 CPU only, one thread, about two minutes here.
@@ -39,6 +39,7 @@ class Recipe:
     C: float = 4.0
     own_weight: float = 5.0
     min_positives: int = 50
+    jamo: bool = True  # Korean jamo 3-5-grams besides word and character n-grams (features.py)
     curve_fractions: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0])
     sample_every: int = 1  # keep every n-th example (tests train a tiny model with e.g. 50)
 
@@ -77,7 +78,7 @@ def train(
 
     normalizer = Normalizer()
     vectorizer = TfidfVectorizer(
-        analyzer=partial(analyze, normalizer=normalizer),
+        analyzer=partial(analyze, normalizer=normalizer, jamo=recipe.jamo),
         sublinear_tf=True,
         min_df=recipe.min_df,
         max_features=recipe.max_features,
@@ -136,6 +137,7 @@ def train(
         coef=np.stack(coefs, axis=1).astype(np.float16),
         intercept=np.array(intercepts, dtype=np.float32),
         heads=np.array(heads),
+        jamo=np.array(recipe.jamo),
         data_sha256=np.array(sha),
     )
     # the run-time code (numpy, float16 weights) must agree with scikit-learn
