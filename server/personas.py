@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from server.safety.verdict import CATEGORIES
 
 Language = Literal["ko", "en"]
+# Redirect lines every persona must have in every language it speaks: the fallback, and the caring
+# answers to a child who discloses self-harm or being hurt (never a refusal alone).
+REQUIRED_REDIRECTS: tuple[str, ...] = ("default", "self_harm", "abuse_disclosure")
 
 
 class PersonaError(ValueError):
@@ -54,7 +57,7 @@ class Persona(BaseModel):
     greeting: dict[Language, str]
     redirects: dict[Language, dict[str, str]] = Field(
         description="Per language: a kind line in the persona's voice for each safety category, "
-        "plus 'default'. 'default' and 'self_harm' are required."
+        "plus 'default'. 'default', 'self_harm' and 'abuse_disclosure' are required."
     )
     generation: Generation = Field(default_factory=Generation)
     speaker_labels: dict[Language, SpeakerLabels] = Field(
@@ -84,7 +87,7 @@ class Persona(BaseModel):
             unknown = sorted(set(lines) - set(CATEGORIES) - {"default"})
             if unknown:
                 raise ValueError(f"redirects.{lang} has unknown categories {unknown}")
-            for required in ("default", "self_harm"):
+            for required in REQUIRED_REDIRECTS:
                 if not lines.get(required, "").strip():
                     raise ValueError(f"redirects.{lang}.{required} is required")
         for field_name in ("system_prompt", "greeting"):

@@ -10,12 +10,11 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
-from server.personas import Persona
+from server.personas import REQUIRED_REDIRECTS, Persona
 from server.safety.verdict import CATEGORIES
 
 LANGS = ("ko", "en")
-REDIRECT_KEYS = ("default", "self_harm", *(c for c in CATEGORIES if c != "self_harm"))
-REQUIRED_REDIRECTS = ("default", "self_harm")
+REDIRECT_KEYS = (*REQUIRED_REDIRECTS, *(c for c in CATEGORIES if c not in REQUIRED_REDIRECTS))
 GENERATION = ("temperature", "top_p", "repeat_penalty", "max_tokens")
 MAX_CHARS = {"name": 40, "description": 200, "system_prompt": 4000, "greeting": 500, "redirects": 500, "speaker_labels": 40}
 Errors = dict[str, tuple[str, dict | None]]

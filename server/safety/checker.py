@@ -21,7 +21,7 @@ from server.safety.verdict import CATEGORIES, Role, Verdict
 # Which category names a verdict when several are found at the same severity: the one whose
 # redirect matters most to the child comes first.
 PRIORITY: tuple[str, ...] = (
-    "self_harm", "grooming", "sexual", "dangerous", "violence", "hate",
+    "self_harm", "abuse_disclosure", "grooming", "sexual", "dangerous", "violence", "hate",
     "personal_info", "jailbreak", "scary_adult", "profanity",
 )
 assert set(PRIORITY) == set(CATEGORIES)

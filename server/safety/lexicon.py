@@ -40,7 +40,7 @@ LANGS = ("en", "ko")
 # `<category>.txt` counts for both roles; `<category>@assistant.txt` only when the assistant says it
 # (asking a child for personal details, "our little secret": words a child may say harmlessly).
 LEXICON_CATEGORIES: tuple[str, ...] = (
-    "sexual", "violence", "self_harm", "hate", "profanity", "dangerous",
+    "sexual", "violence", "self_harm", "abuse_disclosure", "hate", "profanity", "dangerous",
     "personal_info", "grooming", "jailbreak", "scary_adult",
 )
 ASSISTANT_ONLY = "@assistant"

@@ -14,6 +14,7 @@ CATEGORIES: tuple[str, ...] = (
     "sexual",
     "violence",
     "self_harm",
+    "abuse_disclosure",
     "hate",
     "profanity",
     "dangerous",
