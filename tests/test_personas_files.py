@@ -108,3 +108,31 @@ def test_public_view_has_no_prompts(personas: dict[str, Persona]) -> None:
         public = persona.public()
         assert "system_prompt" not in public and "redirects" not in public
         assert public["avatar"] and public["name"]
+
+
+def test_abuse_disclosure_lines_name_someone_besides_the_parents_and_a_helpline(
+    personas: dict[str, Persona],
+) -> None:
+    """The parents get the alert and may be the ones hurting the child: the line names a teacher or
+    another trusted grown-up and a helpline, and says it is not the child's fault."""
+    others = {"ko": ("선생님", "어른"), "en": ("teacher", "grown-up")}
+    helplines = {"ko": ("1391", "112"), "en": ("1-800-422-4453", "911")}
+    not_your_fault = {"ko": "네 잘못이 아니", "en": "not your fault"}
+    for persona in personas.values():
+        for lang in persona.languages:
+            line = persona.redirects[lang]["abuse_disclosure"]
+            assert any(w in line.lower() for w in others[lang]), f"{persona.id}.{lang}"
+            assert all(h in line for h in helplines[lang]), f"{persona.id}.{lang}"
+            assert not_your_fault[lang] in line.lower(), f"{persona.id}.{lang}"
+
+
+def test_a_persona_without_an_abuse_disclosure_line_is_refused() -> None:
+    import yaml
+
+    from server.personas import PersonaError, parse_persona
+
+    path = PERSONAS_DIR / "reading-buddy.yaml"
+    data = yaml.safe_load(path.read_text("utf-8"))
+    del data["redirects"]["en"]["abuse_disclosure"]
+    with pytest.raises(PersonaError, match="abuse_disclosure"):
+        parse_persona(yaml.safe_dump(data, allow_unicode=True), "reading-buddy.yaml")
