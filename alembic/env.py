@@ -1,8 +1,8 @@
 """Alembic environment: the URL comes from the caller (server.db.migrate) or kidchat's Settings."""
 
-from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from alembic import context
 from server.config import Settings
 from server.db.models import Base
 

@@ -83,3 +83,35 @@ def test_child_message_is_committed_before_the_model_starts(settings, safety, da
             ws.send_json({"type": "message", "text": "remember me"})
             recv_until(ws, "done")
     assert seen == [["remember me"]]
+
+
+def test_persona_versions_saved_before_abuse_disclosure_get_a_caring_line(tmp_path) -> None:
+    """Migration 0006: a version stored without the now-required line validates again afterwards."""
+    import json
+
+    from sqlalchemy import text
+
+    from server.config import Settings
+    from server.personas import Persona, load_personas
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    upgrade_head(url, "0005")
+    data = load_personas(Settings().personas_dir)["soeun-mom"].model_dump(mode="json")
+    for lines in data["redirects"].values():
+        lines.pop("abuse_disclosure", None)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO personas (id, current_version, created_at, updated_at) VALUES ('soeun-mom', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        conn.execute(
+            text("INSERT INTO persona_versions (persona_id, version, data, author_label, note, created_at) "
+                 "VALUES ('soeun-mom', 1, :data, 'test', '', CURRENT_TIMESTAMP)"),
+            {"data": json.dumps(data, ensure_ascii=False)},
+        )
+    upgrade_head(url)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT data FROM persona_versions")).scalar_one()
+    engine.dispose()
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    persona = Persona.model_validate(stored)
+    assert "1391" in persona.redirect("abuse_disclosure", "ko")
+    assert persona.system_prompt == data["system_prompt"]
