@@ -18,6 +18,7 @@ from training.lora import (
     load_tokenizer,
     lora_config,
     merge_adapters,
+    trainer_args,
     use_bf16,
     use_qlora,
     write_log,
@@ -37,7 +38,6 @@ def run_dpo(
     from transformers import set_seed
     from trl import DPOConfig, DPOTrainer
 
-    from training.compat import cuda_available
 
     section = recipe.dpo
     set_seed(recipe.seed)
@@ -58,25 +58,8 @@ def run_dpo(
     dataset = load_dataset("json", data_files=str(dpo_jsonl), split="train")
     dataset = dataset.select_columns(["prompt", "chosen", "rejected"])
     args = DPOConfig(
-        output_dir=str(out_dir / "trainer"),
-        max_steps=section.max_steps,
-        num_train_epochs=section.epochs,
-        per_device_train_batch_size=section.batch_size,
-        gradient_accumulation_steps=section.grad_accum,
-        learning_rate=section.learning_rate,
-        warmup_steps=section.warmup,
-        lr_scheduler_type="cosine",
-        logging_steps=section.logging_steps,
-        save_strategy="no",
-        report_to=[],
-        max_length=section.max_length,
+        **trainer_args(recipe, section, out_dir, bf16=bf16),
         beta=section.beta,
-        bf16=bf16,
-        gradient_checkpointing=section.gradient_checkpointing,
-        seed=recipe.seed,
-        data_seed=recipe.seed,
-        dataloader_num_workers=0,
-        use_cpu=not cuda_available(),
     )
     trainer = DPOTrainer(
         model=model,

@@ -140,3 +140,29 @@ def write_log(log_history: list[dict], out_dir: Path, title: str, extra: dict | 
     plt.close(fig)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     return metrics
+
+
+def trainer_args(recipe, section, out_dir, *, bf16: bool) -> dict:
+    """The TrainingArguments that SFT and DPO share (their configs add their own: the loss mask, beta)."""
+    from training.compat import cuda_available
+
+    return {
+        "output_dir": str(out_dir / "trainer"),
+        "max_steps": section.max_steps,
+        "num_train_epochs": section.epochs,
+        "per_device_train_batch_size": section.batch_size,
+        "gradient_accumulation_steps": section.grad_accum,
+        "learning_rate": section.learning_rate,
+        "warmup_steps": section.warmup,
+        "lr_scheduler_type": "cosine",
+        "logging_steps": section.logging_steps,
+        "save_strategy": "no",
+        "report_to": [],
+        "max_length": section.max_length,
+        "bf16": bf16,
+        "gradient_checkpointing": section.gradient_checkpointing,
+        "seed": recipe.seed,
+        "data_seed": recipe.seed,
+        "dataloader_num_workers": 0,
+        "use_cpu": not cuda_available(),
+    }

@@ -24,6 +24,7 @@ from training.lora import (
     load_tokenizer,
     lora_config,
     resolve_train_tokens,
+    trainer_args,
     use_bf16,
     use_qlora,
     write_log,
@@ -51,25 +52,8 @@ def run_sft(
     dataset = load_dataset("json", data_files=str(sft_jsonl), split="train")
     dataset = dataset.select_columns(["messages"])
     args = SFTConfig(
-        output_dir=str(out_dir / "trainer"),
-        max_steps=section.max_steps,
-        num_train_epochs=section.epochs,
-        per_device_train_batch_size=section.batch_size,
-        gradient_accumulation_steps=section.grad_accum,
-        learning_rate=section.learning_rate,
-        warmup_steps=section.warmup,
-        lr_scheduler_type="cosine",
-        logging_steps=section.logging_steps,
-        save_strategy="no",
-        report_to=[],
-        max_length=section.max_length,
+        **trainer_args(recipe, section, out_dir, bf16=bf16),
         assistant_only_loss=True,
-        bf16=bf16,
-        gradient_checkpointing=section.gradient_checkpointing,
-        seed=recipe.seed,
-        data_seed=recipe.seed,
-        dataloader_num_workers=0,
-        use_cpu=not _cuda(),
     )
     # TRL's fused head where it compacts (CUDA) and no trained token rows; ours elsewhere.
     trainer = _trainer_class(answer_only=not _cuda() or bool(token_ids))(
