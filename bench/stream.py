@@ -98,7 +98,7 @@ def direct_runs(engine, persona, lang: str, prompts: list[str]) -> list[dict]:
     return out
 
 
-def websocket_runs(url: str, persona_id: str, prompts: list[str], db_url: str) -> list[dict]:
+def websocket_runs(url: str, persona_id: str, prompts: list[str], db_url: str, headers: dict) -> list[dict]:
     """(b) one new conversation per prompt through /ws/chat; token counts come from the stored reply."""
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
@@ -109,7 +109,7 @@ def websocket_runs(url: str, persona_id: str, prompts: list[str], db_url: str) -
     out = []
     db = create_engine(db_url)
     for prompt in prompts:
-        with connect(url) as ws:
+        with connect(url, additional_headers=headers) as ws:
             ws.send(json.dumps({"type": "start", "persona": persona_id}))
             json.loads(ws.recv())
             t0 = time.perf_counter()
@@ -131,12 +131,12 @@ def websocket_runs(url: str, persona_id: str, prompts: list[str], db_url: str) -
     return out
 
 
-def conversation_ttfts(url: str, persona_id: str, first: str, follow_ups: list[str]) -> tuple[str, list[float]]:
+def conversation_ttfts(url: str, persona_id: str, first: str, follow_ups: list[str], headers: dict) -> tuple[str, list[float]]:
     """(c) time to first visible text of each turn of one conversation."""
     from websockets.sync.client import connect
 
     ttfts = []
-    with connect(url) as ws:
+    with connect(url, additional_headers=headers) as ws:
         ws.send(json.dumps({"type": "start", "persona": persona_id}))
         conv_id = json.loads(ws.recv())["conversation"]
         for text in [first, *follow_ups]:
@@ -206,7 +206,9 @@ def main() -> None:
     print(f"model={engine.name} prompt_style={engine.prompt_style} threads={settings.threads} language={lang}")
 
     app = create_app(settings, engine=engine, safety=build_checker())
-    persona = app.state.personas[PERSONA[lang]]
+    from server.personas import load_personas
+
+    persona = load_personas(settings.personas_dir)[PERSONA[lang]]  # the YAML the database is seeded from
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -214,15 +216,18 @@ def main() -> None:
     while not server.started:
         time.sleep(0.05)
     url = f"ws://127.0.0.1:{port}/ws/chat"
+    from bench.family import child_session_headers
+
+    headers = child_session_headers(app.state.sessions, f"http://127.0.0.1:{port}", language=lang)
     prompts = PROMPTS[lang]
 
     # Warm both paths once, then measure them interleaved so machine noise hits both alike.
     direct_runs(engine, persona, lang, prompts[:1])
-    websocket_runs(url, persona.id, prompts[:1], settings.resolved_database_url)
+    websocket_runs(url, persona.id, prompts[:1], settings.resolved_database_url, headers)
     direct, through = [], []
     for prompt in prompts:
         direct += direct_runs(engine, persona, lang, [prompt])
-        through += websocket_runs(url, persona.id, [prompt], settings.resolved_database_url)
+        through += websocket_runs(url, persona.id, [prompt], settings.resolved_database_url, headers)
 
     a_ttft = statistics.median(r["ttft"] for r in direct)
     b_ttft = statistics.median(r["ttft"] for r in through)
@@ -234,7 +239,7 @@ def main() -> None:
           f"tokens={sum(r['tokens'] for r in through)} statuses={[r['status'] for r in through]}")
     print(f"    hold-back (first model token -> first visible text) median={hold * 1000:.0f}ms")
 
-    conv_id, ttfts = conversation_ttfts(url, persona.id, prompts[0], FOLLOW_UPS[lang])
+    conv_id, ttfts = conversation_ttfts(url, persona.id, prompts[0], FOLLOW_UPS[lang], headers)
     print("(c) ttft per turn of one conversation: " + " ".join(f"{t * 1000:.0f}ms" for t in ttfts))
     print(f"    turn1={ttfts[0] * 1000:.0f}ms turn8={ttfts[-1] * 1000:.0f}ms")
     server.should_exit = True
