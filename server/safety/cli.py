@@ -81,6 +81,27 @@ def eval_(data: Path | None, out: Path, age: int, every: int) -> None:
 
 @safety.command()
 @click.option("--data", type=click.Path(path_type=Path), default=None, help="Default: ../shared/data/safety.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/safety-eval"), show_default=True,
+              help="Folder for unseen.json.")
+@click.option("--age", type=click.IntRange(3, 17), default=7, show_default=True, help="Age band to judge child messages in.")
+@click.option("--group", "groups", multiple=True, help="Only these groups (repeatable; default: all).")
+@click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="Judge every n-th held-out example.")
+def unseen(data: Path | None, out: Path, age: int, groups: tuple[str, ...], every: int) -> None:
+    """F1 on public sets the classifier never trained on: each group of sets is left out of training in
+    turn (one retraining per group, 10-15 minutes in all) and judged on its held-out rows."""
+    from training.safety_classifier.unseen import GROUPS, print_unseen
+    from training.safety_classifier.unseen import unseen as run
+
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        raise click.BadParameter(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(GROUPS)}", param_hint="--group")
+    report = run(data or _default_data(), out, age=age, groups=list(groups) or None, every=every)
+    print_unseen(report)
+    click.echo(f"wrote {out}/unseen.json")
+
+
+@safety.command()
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="Default: ../shared/data/safety.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Default: server/safety/data/classifier.npz.")
 @click.option("--max-features", type=int, default=None, help="Overrides the recipe.")
 @click.option("--c", "C", type=float, default=None, help="Overrides the recipe's C.")

@@ -77,3 +77,26 @@ def test_eval_writes_metrics_and_plots(tmp_path: Path):
     # every harmless text the stage stopped is put down to at least one layer
     for fp in report["harmless_stopped_by_layer"].values():
         assert fp["stopped"] <= sum(fp[f"by_{x}"] for x in ("wordlist", "pii", "classifier", "conversation"))
+
+
+@needs_data
+def test_unseen_leaves_a_group_out_of_training_and_judges_it(tmp_path: Path):
+    from training.safety_classifier.train import Recipe, train
+    from training.safety_classifier.unseen import unseen
+
+    recipe = Recipe.load(max_features=3000, sample_every=40, curve_fractions=[], min_positives=20)
+    full = train(DEFAULT_DATA, tmp_path / "full.npz", recipe)
+    without = train(DEFAULT_DATA, tmp_path / "without.npz", recipe, exclude=frozenset({"kmhas"}))
+    assert without["excluded_sets"] == ["kmhas"]
+    kmhas = sum(1 for e in load_examples(DEFAULT_DATA)[::40] if e.source == "kmhas")
+    assert kmhas > 0
+    total = lambda m: m["examples"]["train"] + m["examples"]["heldout"]  # noqa: E731
+    assert total(full) - total(without) == pytest.approx(kmhas, abs=kmhas // 2 + 5)
+
+    report = unseen(DEFAULT_DATA, tmp_path, groups=["kmhas"], every=10, recipe=recipe)
+    assert (tmp_path / "unseen.json").is_file()
+    assert set(report["unseen"]["per_set"]) == {"kmhas"} == set(report["seen"]["per_set"])
+    m = report["unseen"]["per_set"]["kmhas"]
+    assert m["stage"]["n"] == report["seen"]["per_set"]["kmhas"]["stage"]["n"] > 50
+    assert m["stage"]["positives"] > 0 and 0.0 <= m["classifier"]["f1"] <= 1.0
+    assert set(report["unseen"]["per_language"]) == {"ko"}
