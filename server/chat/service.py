@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
@@ -158,7 +159,9 @@ class ChatService:
         text = self.validate(text)
         persona, earlier_child = await to_thread.run_sync(self._load_turn_context, conversation_id, child)
         lang = persona.language_for(detect_language(text))
-        verdict = self.safety.check(text, "child", age=child.age, history=tuple(earlier_child))
+        verdict = await to_thread.run_sync(
+            partial(self.safety.check, text, "child", age=child.age, history=tuple(earlier_child))
+        )
 
         if not verdict.allowed:
             redirect = persona.redirect(verdict.category, lang)
@@ -293,7 +296,7 @@ class ChatService:
         text = self.validate(text)
         lang = persona.language_for(detect_language(text))
         earlier_child = tuple(t for role, t in turns if role == "child")
-        verdict = self.safety.check(text, "child", history=earlier_child)
+        verdict = await to_thread.run_sync(partial(self.safety.check, text, "child", history=earlier_child))
         if not verdict.allowed:
             await send({"type": "redirect", "text": persona.redirect(verdict.category, lang), "category": verdict.category})
             return "blocked"

@@ -99,9 +99,11 @@ async def stream_checked_reply(
         if not sentence.strip():
             shown += sentence
             return True
-        verdict = safety.check(sentence, "assistant", age=age)
+        # off the event loop: a sentence the n-grams are unsure about gets the encoder's look (~10 ms)
+        verdict = await asyncio.to_thread(safety.check, sentence, "assistant", age=age)
         if verdict.allowed and shown.strip():
-            verdict = safety.check(shown + sentence, "assistant", age=age)  # what the child would have read
+            # what the child would have read
+            verdict = await asyncio.to_thread(safety.check, shown + sentence, "assistant", age=age)
         if not verdict.allowed:
             blocked = verdict
             stop.set()
