@@ -27,7 +27,14 @@ def build_checker(settings: SafetySettings | None = None) -> SafetyChecker:
     normalizer = Normalizer()
     classifier = None
     if settings.classifier:
-        classifier = Classifier(settings.classifier_path or default_artifact(), normalizer)
+        classifier = Classifier(
+            settings.classifier_path or default_artifact(),
+            normalizer,
+            semantic=settings.semantic,
+            encoder_threads=settings.encoder_threads,
+        )
+        if classifier.semantic is not None:
+            classifier.encoder()  # load it now, not on the first child's message
     return SafetyStage(
         policy,
         default_age=settings.default_age,

@@ -36,6 +36,17 @@ class SafetySettings(BaseSettings):
         None,
         description="Classifier artifact (.npz). Empty means the committed server/safety/data/classifier.npz.",
     )
+    semantic: bool = Field(
+        True,
+        description="Let the classifier take a second look at texts its n-gram score is unsure about, "
+        "with multilingual-e5-small sentence embeddings (server/safety/encoder.py; about 10 ms each here).",
+    )
+    encoder_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="CPU threads of the sentence encoder (it shares the cores with the model).",
+    )
     history_turns: int = Field(
         12,
         ge=0,

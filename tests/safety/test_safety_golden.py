@@ -35,8 +35,10 @@ FLOORS = {
     "sexual": 4,
     "hate": 4,
     "grooming": 6,
-    "personal_info": 4,
-    "profanity": 1,
+    # with the classifier's second look (e5): profanity 1 -> 3, personal_info 4 -> 3 ("What's your address?
+    # I want to send you a letter." now passes to the model, whose reply is checked), hate 5 -> 4
+    "personal_info": 3,
+    "profanity": 3,
     "jailbreak": 2,
     "dangerous": 1,
     "scary_adult": 0,

@@ -55,6 +55,10 @@ def test_tiny_training_run_writes_a_working_artifact(tmp_path: Path):
     with np.load(out) as z:
         assert np.abs(z["coef"].astype(np.float32)).max() > 0  # weights were learned
     assert clf.scores("fuck you, you fucking idiot")["harmful"] > clf.scores("I like to read books")["harmful"]
+    # the second look was trained too, and the run-time arithmetic agrees with scikit-learn's
+    assert clf.semantic is not None and meta["semantic"]["runtime_max_abs_diff"] <= 0.02
+    assert 0.0 < meta["semantic"]["heldout_share_in_band"] < 1.0
+    assert Classifier(out, semantic=False).semantic is None
 
 
 @needs_data
@@ -84,7 +88,7 @@ def test_unseen_leaves_a_group_out_of_training_and_judges_it(tmp_path: Path):
     from training.safety_classifier.train import Recipe, train
     from training.safety_classifier.unseen import unseen
 
-    recipe = Recipe.load(max_features=3000, sample_every=40, curve_fractions=[], min_positives=20)
+    recipe = Recipe.load(max_features=3000, sample_every=40, curve_fractions=[], min_positives=20, semantic=False)
     full = train(DEFAULT_DATA, tmp_path / "full.npz", recipe)
     without = train(DEFAULT_DATA, tmp_path / "without.npz", recipe, exclude=frozenset({"kmhas"}))
     assert without["excluded_sets"] == ["kmhas"]

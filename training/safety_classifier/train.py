@@ -30,6 +30,7 @@ from server.safety.verdict import CATEGORIES
 from training.safety_classifier.data import DEFAULT_DATA, Example, data_sha256, load_examples, split
 
 RECIPE = Path(__file__).resolve().parent / "recipe.yaml"
+CACHE = Path(__file__).resolve().parents[2] / "runs" / "safety-train"
 
 
 @dataclass
@@ -41,6 +42,14 @@ class Recipe:
     min_positives: int = 50
     jamo: bool = True  # Korean jamo 3-5-grams besides word and character n-grams (features.py)
     curve_fractions: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0])
+    # the second look (server/safety/classifier.py): a network over e5 embeddings + the n-gram logit
+    semantic: bool = True
+    semantic_hidden: int = 256
+    semantic_alpha: float = 0.001  # L2 penalty of the network
+    semantic_scale: float = 10.0  # embeddings are unit vectors; scaled so their entries are near 1
+    semantic_folds: int = 5  # out-of-fold n-gram logits for the network's training inputs
+    semantic_own_weight: float = 20.0  # kidchat's own examples in the network's training (own_weight: n-grams)
+    semantic_band: list[float] = field(default_factory=lambda: [0.25, 0.85])
     sample_every: int = 1  # keep every n-th example (tests train a tiny model with e.g. 50)
 
     @classmethod
@@ -127,6 +136,10 @@ def train(
         curve.append(point)
         _say(f"curve {point}")
 
+    semantic: dict[str, np.ndarray] = {}
+    if recipe.semantic:
+        semantic, sem_meta = _train_semantic(recipe, x_train, x_test, y_train, y_test, weights, train_set,
+                                             test_set, harmful_model)
     vocab = vectorizer.get_feature_names_out().tolist()
     if any("\n" in f for f in vocab):
         raise ValueError("a feature contains a newline; the vocabulary encoding relies on none")
@@ -141,6 +154,7 @@ def train(
         heads=np.array(heads),
         jamo=np.array(recipe.jamo),
         data_sha256=np.array(sha),
+        **semantic,
     )
     # the run-time code (numpy, float16 weights) must agree with scikit-learn
     from server.safety.classifier import Classifier
@@ -148,7 +162,7 @@ def train(
     runtime = Classifier(out, normalizer)
     sample = test_set[:: max(1, len(test_set) // 300)]
     expected = harmful_model.predict_proba(vectorizer.transform([e.text for e in sample]))[:, 1]
-    got = np.array([runtime.scores(e.text)["harmful"] for e in sample])
+    got = np.array([_sigmoid(runtime.ngram_logits(e.text)[0]) for e in sample])
     drift = float(np.max(np.abs(expected - got)))
     if drift > 0.02:
         raise RuntimeError(f"run-time scores differ from scikit-learn's by {drift:.3f}")
@@ -165,11 +179,106 @@ def train(
         "excluded_sets": sorted(exclude),
         "category_positives_train": counts,
         "training_curve": curve,
+        "semantic": sem_meta if recipe.semantic else None,
         "seconds": round(time.time() - started, 1),
     }
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
     _say(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) in {meta['seconds']} s")
     return meta
+
+
+def _sigmoid(x: np.ndarray | float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+def _embeddings(texts: list[str]) -> np.ndarray:
+    """e5 embeddings of `texts`, cached per text under runs/safety-train/ (embedding all the data takes
+    about 25 minutes here; `kidchat safety unseen` retrains eight times on subsets of it)."""
+    import hashlib
+
+    from server.safety.encoder import DIM, ENCODER_NAME, Encoder
+
+    def key(t: str) -> bytes:
+        return hashlib.sha256(f"{ENCODER_NAME}\x00{t}".encode()).digest()[:20]
+
+    path = CACHE / "e5-embeddings.npz"
+    known: dict[bytes, np.ndarray] = {}
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            known = dict(zip((k.tobytes() for k in z["keys"]), z["emb"], strict=True))
+    keys = [key(t) for t in texts]
+    missing = list(dict.fromkeys(k for k in keys if k not in known))
+    if missing:
+        todo = {k: t for k, t in zip(keys, texts, strict=True) if k in set(missing)}
+        _say(f"embedding {len(todo)} texts with {ENCODER_NAME} (about 10 ms each) ...")
+        fresh = Encoder().embed_many(list(todo.values()))
+        known.update(zip(todo.keys(), fresh, strict=True))
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        # keys as raw bytes in a uint8 matrix (numpy's "S" strings would drop trailing zero bytes)
+        np.savez(tmp, keys=np.frombuffer(b"".join(known), np.uint8).reshape(-1, 20),
+                 emb=np.stack(list(known.values())).astype(np.float32))
+        tmp.replace(path)
+    return np.stack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, DIM), np.float32)
+
+
+def _train_semantic(recipe: Recipe, x_train, x_test, y_train, y_test, weights, train_set, test_set,
+                    harmful_model) -> tuple[dict[str, np.ndarray], dict]:
+    """The second look: inputs are the e5 embedding and the n-gram "harmful" logit, which for the
+    training split comes from models that did not see the example (k-fold), so the network learns how
+    far to trust the n-grams on texts they have not memorised."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.neural_network import MLPClassifier
+
+    from server.safety.encoder import ENCODER_NAME
+
+    _say(f"semantic head: out-of-fold n-gram logits ({recipe.semantic_folds} folds) ...")
+    oof = np.zeros(len(y_train), np.float32)
+    folds = StratifiedKFold(recipe.semantic_folds, shuffle=True, random_state=0)
+    for a, b in folds.split(np.zeros(len(y_train)), y_train):
+        m = LogisticRegression(C=recipe.C, solver="liblinear", max_iter=500)
+        m.fit(x_train[a], y_train[a], sample_weight=weights[a])
+        oof[b] = m.decision_function(x_train[b])
+    test_logit = harmful_model.decision_function(x_test).astype(np.float32)
+    e_train = _embeddings([e.text for e in train_set])
+    e_test = _embeddings([e.text for e in test_set])
+    scale = recipe.semantic_scale
+    net = MLPClassifier((recipe.semantic_hidden,), alpha=recipe.semantic_alpha, max_iter=200,
+                        early_stopping=True, random_state=0)
+    _say("semantic head: training the network ...")
+    own = np.array([e.source.startswith("kidchat") for e in train_set])
+    net.fit(np.hstack([e_train * scale, oof[:, None]]), y_train,
+            sample_weight=np.where(own, recipe.semantic_own_weight, 1.0))
+    p_sem = net.predict_proba(np.hstack([e_test * scale, test_logit[:, None]]))[:, 1]
+    p_ngram = _sigmoid(test_logit)
+    low, high = recipe.semantic_band
+    inside = (p_ngram >= low) & (p_ngram <= high)
+    p_final = np.where(inside, p_sem, p_ngram)
+    langs = np.array([e.lang for e in test_set])
+    meta: dict = {"encoder": ENCODER_NAME, "band": [low, high], "heldout_share_in_band": round(float(inside.mean()), 4)}
+    for lang in ("ko", "en"):
+        k = langs == lang
+        meta[f"heldout_f1_{lang}_ngram"] = round(_f1(y_test[k], p_ngram[k] >= 0.5), 4)
+        meta[f"heldout_f1_{lang}_with_second_look"] = round(_f1(y_test[k], p_final[k] >= 0.5), 4)
+    _say(f"semantic head: {meta}")
+    arrays = {
+        "sem_w1": net.coefs_[0].astype(np.float16),
+        "sem_b1": net.intercepts_[0].astype(np.float32),
+        "sem_w2": net.coefs_[1][:, 0].astype(np.float32),
+        "sem_b2": np.array(net.intercepts_[1][0], dtype=np.float32),
+        "sem_scale": np.array(scale, dtype=np.float32),
+        "sem_band": np.array([low, high], dtype=np.float32),
+        "sem_encoder": np.array(ENCODER_NAME),
+    }
+    # the run-time arithmetic (classifier.SemanticHead, float16 first layer) must agree with scikit-learn
+    x = np.hstack([e_test[:300] * scale, test_logit[:300, None]]).astype(np.float32)
+    h = np.maximum(x @ arrays["sem_w1"].astype(np.float32) + arrays["sem_b1"], 0.0)
+    drift = float(np.max(np.abs(_sigmoid(h @ arrays["sem_w2"] + arrays["sem_b2"]) - p_sem[:300])))
+    if drift > 0.02:
+        raise RuntimeError(f"semantic head: run-time scores differ from scikit-learn's by {drift:.3f}")
+    meta["runtime_max_abs_diff"] = round(drift, 5)
+    return arrays, meta
 
 
 if __name__ == "__main__":
