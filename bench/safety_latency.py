@@ -5,7 +5,10 @@
 Times `checker.check` on a mix of Korean and English child messages and assistant sentences (the
 held-out split of ../shared/data/safety when present, else kidchat's own look-alike lists), with one
 thread, and prints the median and p95 in milliseconds for: the whole stage, the stage without the
-classifier, and the classifier alone.
+classifier, and the classifier alone, with and without its second look (the e5 network, asked only
+when the n-gram score is unsure), and how many texts got that second look. The same for kidchat's own
+texts (the starter golden pairs' questions and safe answers, and the dialogues' turns), which are
+closer to what a child and a persona write than the public comment sets are.
 """
 
 from __future__ import annotations
@@ -35,6 +38,20 @@ def texts(n: int) -> list[str]:
     return (pool * (n // len(pool) + 1))[:n]
 
 
+def own_texts(n: int) -> list[str]:
+    import json
+
+    root = Path(__file__).resolve().parent.parent / "training" / "data"
+    pool: list[str] = []
+    for line in (root / "golden_pairs.jsonl").read_text("utf-8").splitlines():
+        row = json.loads(line)
+        pool += [row["question"], row["safe_answer"]]
+    for line in (root / "dialogues.jsonl").read_text("utf-8").splitlines():
+        pool += [t["text"] for t in json.loads(line)["turns"]]
+    random.Random(0).shuffle(pool)
+    return (pool * (n // len(pool) + 1))[:n]
+
+
 def timed(fn, items: list[str]) -> tuple[float, float]:
     for t in items[:50]:
         fn(t)  # warm up
@@ -51,20 +68,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     args = parser.parse_args()
-    items = texts(args.n)
-    chars = statistics.median(len(t) for t in items)
     full = build_checker(SafetySettings())
     rules = build_checker(SafetySettings(classifier=False))
     clf = Classifier(default_artifact())
-    print(f"{len(items)} messages, median {chars:.0f} characters, one thread")
-    for name, fn in (
-        ("stage, child message", lambda t: full.check(t, "child", age=7, history=("hi", "I like cats"))),
-        ("stage, assistant sentence", lambda t: full.check(t, "assistant", age=7)),
-        ("word lists + detectors only", lambda t: rules.check(t, "child", age=7)),
-        ("classifier only", clf.scores),
-    ):
-        median, p95 = timed(fn, items)
-        print(f"{name:<28} median_ms={median:.3f} p95_ms={p95:.3f}")
+    for title, items in (("public held-out texts", texts(args.n)), ("kidchat's own texts", own_texts(args.n))):
+        chars = statistics.median(len(t) for t in items)
+        print(f"{title}: {len(items)} messages, median {chars:.0f} characters, one thread")
+        for name, fn in (
+            ("stage, child message", lambda t: full.check(t, "child", age=7, history=("hi", "I like cats"))),
+            ("stage, assistant sentence", lambda t: full.check(t, "assistant", age=7)),
+            ("word lists + detectors only", lambda t: rules.check(t, "child", age=7)),
+            ("classifier, n-grams only", clf.ngram_logits),
+            ("classifier", clf.scores),
+        ):
+            before = clf.second_looks
+            median, p95 = timed(fn, items)
+            looked = f" second_look_share={(clf.second_looks - before) / (len(items) + 50):.3f}" if fn == clf.scores else ""
+            print(f"{name:<28} median_ms={median:.3f} p95_ms={p95:.3f}{looked}")
 
 
 if __name__ == "__main__":
