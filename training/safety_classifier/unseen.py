@@ -85,6 +85,9 @@ def unseen(data: Path, out: Path, *, age: int = 7, groups: list[str] | None = No
             if rows:
                 pairs[source] = _judge(stage, classifier, rows, age)
                 seen_pairs[source] = _judge(shipped_stage, shipped, rows, age)
+                u, k = (_prf(*_counts(p[source]["stage"])) for p in (pairs, seen_pairs))
+                click.echo(f"  {source}: stage F1 seen {k['f1']:.3f} (FPR {k['fpr']:.3f}), "
+                           f"unseen {u['f1']:.3f} (FPR {u['fpr']:.3f})", err=True)
 
     def table(p: dict[str, dict[str, list]]) -> dict:
         per_set = {s: {k: _prf(*_counts(v)) for k, v in systems.items()} for s, systems in sorted(p.items())}
