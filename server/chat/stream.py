@@ -88,6 +88,13 @@ async def stream_checked_reply(
     blocked: Verdict | None = None
     failed = False
 
+    def judge(shown: str, sentence: str) -> Verdict:
+        """The sentence alone, then with what the child has already read."""
+        verdict = safety.check(sentence, "assistant", age=age)
+        if verdict.allowed and shown.strip():
+            verdict = safety.check(shown + sentence, "assistant", age=age)
+        return verdict
+
     async def release(pieces: list[str]) -> bool:
         nonlocal shown, blocked
         if not shown:  # a reply starts at its first visible character
@@ -100,10 +107,7 @@ async def stream_checked_reply(
             shown += sentence
             return True
         # off the event loop: a sentence the n-grams are unsure about gets the encoder's look (~10 ms)
-        verdict = await asyncio.to_thread(safety.check, sentence, "assistant", age=age)
-        if verdict.allowed and shown.strip():
-            # what the child would have read
-            verdict = await asyncio.to_thread(safety.check, shown + sentence, "assistant", age=age)
+        verdict = await asyncio.to_thread(judge, shown, sentence)
         if not verdict.allowed:
             blocked = verdict
             stop.set()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -71,13 +72,13 @@ class Classifier:
     def scores(self, text: str) -> dict[str, float]:
         logits = self.ngram_logits(text)
         head = self.semantic
-        if head is not None and head.low <= _sigmoid(logits[0]) <= head.high:
+        if head is not None and head.low <= sigmoid(logits[0]) <= head.high:
             encoder = self.encoder()
             if encoder is not None:
                 self.second_looks += 1
                 logits = logits.copy()
                 logits[0] = head.logit(encoder.embed(text), float(logits[0]))
-        probs = _sigmoid(logits)
+        probs = sigmoid(logits)
         return {h: float(p) for h, p in zip(self.heads, probs, strict=True)}
 
     def ngram_logits(self, text: str) -> np.ndarray:
@@ -97,7 +98,7 @@ class Classifier:
         return np.asarray(logits, dtype=np.float32)
 
 
-def _sigmoid(x: np.ndarray | float) -> np.ndarray:
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float32)))
 
 
@@ -105,7 +106,8 @@ class SemanticHead:
     """x = [embedding * scale, n-gram logit]; h = relu(x W1 + b1); logit = h w2 + b2 (scikit-learn's
     MLPClassifier, exported as arrays)."""
 
-    def __init__(self, z: np.lib.npyio.NpzFile) -> None:
+    def __init__(self, z: Mapping[str, np.ndarray]) -> None:
+        """`z`: the artifact's arrays (the open .npz, or the dict training writes into it)."""
         self.w1 = z["sem_w1"].astype(np.float32)
         self.b1 = z["sem_b1"].astype(np.float32)
         self.w2 = z["sem_w2"].astype(np.float32)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from server.safety.classifier import default_artifact
+from server.safety.classifier import Classifier, SemanticHead, default_artifact, sigmoid
 from server.safety.features import analyze
 from server.safety.normalize import Normalizer
 from server.safety.verdict import CATEGORIES
@@ -157,12 +157,10 @@ def train(
         **semantic,
     )
     # the run-time code (numpy, float16 weights) must agree with scikit-learn
-    from server.safety.classifier import Classifier
-
     runtime = Classifier(out, normalizer)
     sample = test_set[:: max(1, len(test_set) // 300)]
     expected = harmful_model.predict_proba(vectorizer.transform([e.text for e in sample]))[:, 1]
-    got = np.array([_sigmoid(runtime.ngram_logits(e.text)[0]) for e in sample])
+    got = np.array([sigmoid(runtime.ngram_logits(e.text)[0]) for e in sample])
     drift = float(np.max(np.abs(expected - got)))
     if drift > 0.02:
         raise RuntimeError(f"run-time scores differ from scikit-learn's by {drift:.3f}")
@@ -185,10 +183,6 @@ def train(
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
     _say(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) in {meta['seconds']} s")
     return meta
-
-
-def _sigmoid(x: np.ndarray | float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
 def _embeddings(texts: list[str]) -> np.ndarray:
@@ -251,7 +245,7 @@ def _train_semantic(recipe: Recipe, x_train, x_test, y_train, y_test, weights, t
     net.fit(np.hstack([e_train * scale, oof[:, None]]), y_train,
             sample_weight=np.where(own, recipe.semantic_own_weight, 1.0))
     p_sem = net.predict_proba(np.hstack([e_test * scale, test_logit[:, None]]))[:, 1]
-    p_ngram = _sigmoid(test_logit)
+    p_ngram = sigmoid(test_logit)
     low, high = recipe.semantic_band
     inside = (p_ngram >= low) & (p_ngram <= high)
     p_final = np.where(inside, p_sem, p_ngram)
@@ -272,9 +266,9 @@ def _train_semantic(recipe: Recipe, x_train, x_test, y_train, y_test, weights, t
         "sem_encoder": np.array(ENCODER_NAME),
     }
     # the run-time arithmetic (classifier.SemanticHead, float16 first layer) must agree with scikit-learn
-    x = np.hstack([e_test[:300] * scale, test_logit[:300, None]]).astype(np.float32)
-    h = np.maximum(x @ arrays["sem_w1"].astype(np.float32) + arrays["sem_b1"], 0.0)
-    drift = float(np.max(np.abs(_sigmoid(h @ arrays["sem_w2"] + arrays["sem_b2"]) - p_sem[:300])))
+    head = SemanticHead(arrays)
+    got = sigmoid([head.logit(e, float(g)) for e, g in zip(e_test[:300], test_logit[:300], strict=True)])
+    drift = float(np.max(np.abs(got - p_sem[:300]))) if len(got) else 0.0
     if drift > 0.02:
         raise RuntimeError(f"semantic head: run-time scores differ from scikit-learn's by {drift:.3f}")
     meta["runtime_max_abs_diff"] = round(drift, 5)
