@@ -187,7 +187,7 @@ def train(
 
 def _embeddings(texts: list[str]) -> np.ndarray:
     """e5 embeddings of `texts`, cached per text under runs/safety-train/ (embedding all the data takes
-    about 25 minutes here; `kidchat safety unseen` retrains eight times on subsets of it)."""
+    about 30 minutes here; `kidchat safety unseen` retrains eight times on subsets of it)."""
     import hashlib
 
     from server.safety.encoder import DIM, ENCODER_NAME, Encoder
