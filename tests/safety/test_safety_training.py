@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from server.safety.classifier import Classifier, default_artifact
+from server.safety.encoder import Encoder
 
 pytest.importorskip("sklearn", reason="training needs the safety-train extra (scikit-learn)")
 
@@ -44,7 +45,8 @@ def test_tiny_training_run_writes_a_working_artifact(tmp_path: Path):
     from training.safety_classifier.train import Recipe, train
 
     out = tmp_path / "tiny.npz"
-    recipe = Recipe.load(max_features=3000, sample_every=40, curve_fractions=[0.5, 1.0], min_positives=20)
+    recipe = Recipe.load(max_features=3000, sample_every=40, curve_fractions=[0.5, 1.0], min_positives=20,
+                         semantic_tune_layers=1, semantic_tune_epochs=1)
     meta = train(DEFAULT_DATA, out, recipe)
     assert out.is_file() and out.with_suffix(".json").is_file()
     assert meta["data_sha256"] == data_sha256(DEFAULT_DATA)
@@ -59,6 +61,12 @@ def test_tiny_training_run_writes_a_working_artifact(tmp_path: Path):
     assert clf.semantic is not None and meta["semantic"]["runtime_max_abs_diff"] <= 0.02
     assert 0.0 < meta["semantic"]["heldout_share_in_band"] < 1.0
     assert Classifier(out, semantic=False).semantic is None
+    # e5's top layer was tuned: it ships in the artifact, and the engine runs it (patched in)
+    assert "top 1 layers tuned" in meta["semantic"]["encoder"] and meta["semantic"]["engine_min_cosine"] >= 0.98
+    assert set(clf.semantic.patch) >= {"l11.q.w", "l11.fo.w", "l11.oln.b"}
+    assert not any(name.startswith("l10.") for name in clf.semantic.patch)
+    text = "너 진짜 바보 같아"
+    assert not np.allclose(clf.encoder().embed(text), Encoder(threads=1).embed(text), atol=1e-3)
 
 
 @needs_data

