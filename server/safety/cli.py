@@ -87,11 +87,11 @@ def eval_(data: Path | None, out: Path, age: int, every: int) -> None:
 @click.option("--group", "groups", multiple=True, help="Only these groups (repeatable; default: all).")
 @click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="Judge every n-th held-out example.")
 @click.option("--tune-layers", type=click.IntRange(0, 12), default=None,
-              help="e5 layers to fine-tune per retraining (default: the recipe's; 0: e5 as shipped, much faster).")
+              help="e5 layers to fine-tune per retraining (default: the recipe's, 0: e5 as shipped).")
 def unseen(data: Path | None, out: Path, age: int, groups: tuple[str, ...], every: int, tune_layers: int | None) -> None:
     """F1 on public sets the classifier never trained on: each group of sets is left out of training in
-    turn (one retraining per group: ~2 minutes with --tune-layers 0, ~40 with the recipe's tuned
-    encoder) and judged on its held-out rows."""
+    turn (one retraining per group: ~2 minutes with the recipe as it stands, ~40 with --tune-layers 3)
+    and judged on its held-out rows."""
     from training.safety_classifier.train import Recipe
     from training.safety_classifier.unseen import GROUPS, print_unseen
     from training.safety_classifier.unseen import unseen as run

@@ -7,9 +7,9 @@ judged on the group's held-out rows (the very rows `kidchat safety eval` uses, s
 compare row for row). Sets that share texts are left out together: korean_malicious_zizun is built
 from BEEP! and curse_2runo; KoSBi's and SQuARe's English columns are translations of the Korean ones.
 
-Each group costs one training run: about a minute and a half here with e5 as shipped
-(`--tune-layers 0`, the whole table 10-15 minutes on this 2-core machine), about 40 minutes with the
-recipe's fine-tuned top layers. Writes metrics JSON; prints one line per set and per language.
+Each group costs one training run: about a minute and a half here with e5 as shipped (the recipe's
+default; the whole table 10-15 minutes on this 2-core machine), about 40 minutes with
+`--tune-layers 3`. Writes metrics JSON; prints one line per set and per language.
 """
 
 from __future__ import annotations
