@@ -52,9 +52,6 @@ class Classifier:
         with np.load(path, allow_pickle=False) as z:
             if semantic and "sem_w1" in z.files:
                 self.semantic = SemanticHead(z)
-                self.semantic.patch = {k[len(PATCH_PREFIX):]: z[k].tobytes() for k in z.files
-                                       if k.startswith(PATCH_PREFIX)}
-                self.semantic.base_sha256 = str(z["sem_base_sha256"]) if "sem_base_sha256" in z.files else None
             vocab = bytes(z["vocab_utf8"]).decode("utf-8").split("\n")
             self.idf = z["idf"].astype(np.float32)
             self.coef = z["coef"].astype(np.float32)  # (n_features, n_heads)
@@ -120,10 +117,15 @@ class SemanticHead:
         self.scale = float(z["sem_scale"])
         self.low, self.high = (float(v) for v in z["sem_band"])
         self.encoder_name = str(z["sem_encoder"])
-        self.patch: dict[str, bytes] = {}  # tuned encoder tensors (Classifier fills these in)
-        self.base_sha256: str | None = None
+        # e5's tuned top-layer tensors, if the artifact carries them (encoder.py patches them in)
+        self.patch: dict[str, bytes] = {k[len(PATCH_PREFIX):]: np.asarray(z[k]).tobytes() for k in z
+                                        if k.startswith(PATCH_PREFIX)}
+        self.base_sha256: str | None = str(z["sem_base_sha256"]) if "sem_base_sha256" in z else None
 
     def logit(self, embedding: np.ndarray, ngram_logit: float) -> float:
-        x = np.append(embedding * self.scale, np.float32(ngram_logit)).astype(np.float32)
-        h = np.maximum(x @ self.w1 + self.b1, 0.0)
-        return float(h @ self.w2 + self.b2)
+        return float(self.logits(embedding[None, :], np.float32([ngram_logit]))[0])
+
+    def logits(self, embeddings: np.ndarray, ngram_logits: np.ndarray) -> np.ndarray:
+        """Row by row: embeddings (n, dim), n-gram logits (n,)."""
+        x = np.hstack([embeddings * self.scale, np.asarray(ngram_logits, np.float32)[:, None]]).astype(np.float32)
+        return np.maximum(x @ self.w1 + self.b1, 0.0) @ self.w2 + self.b2

