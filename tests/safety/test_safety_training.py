@@ -13,7 +13,7 @@ from server.safety.encoder import Encoder
 
 pytest.importorskip("sklearn", reason="training needs the safety-train extra (scikit-learn)")
 
-from training.safety_classifier.data import DEFAULT_DATA, data_sha256, load_examples, split  # noqa: E402
+from training.safety_classifier.data import DEFAULT_DATA, data_sha256, every_nth, load_examples, split  # noqa: E402
 
 needs_data = pytest.mark.skipif(
     not DEFAULT_DATA.is_dir(), reason=f"public safety data not present at {DEFAULT_DATA} (a fresh clone has none)"
@@ -100,7 +100,7 @@ def test_unseen_leaves_a_group_out_of_training_and_judges_it(tmp_path: Path):
     full = train(DEFAULT_DATA, tmp_path / "full.npz", recipe)
     without = train(DEFAULT_DATA, tmp_path / "without.npz", recipe, exclude=frozenset({"kmhas"}))
     assert without["excluded_sets"] == ["kmhas"]
-    kmhas = sum(1 for e in load_examples(DEFAULT_DATA)[::40] if e.source == "kmhas")
+    kmhas = sum(1 for e in every_nth(load_examples(DEFAULT_DATA), 40) if e.source == "kmhas")
     assert kmhas > 0
     total = lambda m: m["examples"]["train"] + m["examples"]["heldout"]  # noqa: E731
     assert total(full) - total(without) == pytest.approx(kmhas, abs=kmhas // 2 + 5)
@@ -142,3 +142,16 @@ def test_train_command_passes_its_flags_to_the_recipe_and_prints_the_heldout_fig
 
     CliRunner().invoke(safety, ["train", "--data", str(tmp_path)])
     assert seen["recipe"].sample_every == 1  # the recipe's own value when the flag is absent
+
+
+def test_every_nth_keeps_every_set_and_both_languages_of_a_translated_set():
+    """KoSBi yields each Korean sentence then its English translation; `[::4]` kept only the English."""
+    from training.safety_classifier.data import Example
+
+    rows = [Example(f"t{i}", "ko", "kmhas", ()) for i in range(3)]
+    for i in range(8):
+        rows += [Example(f"k{i}", "ko", "kosbi", ("hate",)), Example(f"e{i}", "en", "kosbi_en", ("hate",))]
+    assert {e.source for e in rows[::4]} == {"kmhas", "kosbi_en"}  # what the plain slice did
+    kept = every_nth(rows, 4)
+    assert [e.text for e in kept] == ["t0", "k0", "e0", "k4", "e4"]
+    assert every_nth(rows, 1) == rows

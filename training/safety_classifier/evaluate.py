@@ -21,7 +21,7 @@ from server.safety.checker import PRIORITY, SafetyStage
 from server.safety.classifier import Classifier, default_artifact
 from server.safety.normalize import Normalizer
 from server.safety.policy import load_policy
-from training.safety_classifier.data import load_examples, lookalikes, split
+from training.safety_classifier.data import every_nth, load_examples, lookalikes, split
 from training.safety_classifier.golden import dialogue_report, golden_report
 
 SYSTEMS = ("wordlists", "classifier", "stage")
@@ -59,7 +59,7 @@ def evaluate(data: Path, out: Path, *, age: int = 7, every: int = 1, artifact: P
     words = SafetyStage(policy, classifier=None, normalizer=normalizer)
     band = policy.band(age)
     _, test = split(load_examples(data))
-    test = test[::every]
+    test = every_nth(test, every)
 
     started = time.time()
     rows = []

@@ -31,7 +31,14 @@ from server.safety.classifier import Classifier, SemanticHead, default_artifact,
 from server.safety.features import analyze
 from server.safety.normalize import Normalizer
 from server.safety.verdict import CATEGORIES
-from training.safety_classifier.data import DEFAULT_DATA, Example, data_sha256, load_examples, split
+from training.safety_classifier.data import (
+    DEFAULT_DATA,
+    Example,
+    data_sha256,
+    every_nth,
+    load_examples,
+    split,
+)
 
 RECIPE = Path(__file__).resolve().parent / "recipe.yaml"
 CACHE = Path(__file__).resolve().parents[2] / "runs" / "safety-train"
@@ -58,7 +65,7 @@ class Recipe:
     semantic_tune_layers: int = 0
     semantic_tune_epochs: int = 2
     semantic_tune_lr: float = 3e-4
-    sample_every: int = 1  # keep every n-th example (tests train a tiny model with e.g. 50)
+    sample_every: int = 1  # keep every n-th example of each set (tests train a tiny model with e.g. 50)
 
     @classmethod
     def load(cls, path: Path = RECIPE, **overrides: object) -> Recipe:
@@ -91,7 +98,7 @@ def train(
     recipe = recipe or Recipe.load()
     out = out or default_artifact()
     started = time.time()
-    examples = [e for e in load_examples(data) if e.source not in exclude][:: recipe.sample_every]
+    examples = every_nth([e for e in load_examples(data) if e.source not in exclude], recipe.sample_every)
     train_set, test_set = split(examples)
     _say(f"{len(examples)} examples: {len(train_set)} train, {len(test_set)} held out")
 

@@ -27,7 +27,7 @@ from server.safety.checker import SafetyStage
 from server.safety.classifier import Classifier, default_artifact
 from server.safety.normalize import Normalizer
 from server.safety.policy import load_policy
-from training.safety_classifier.data import Example, load_examples, split
+from training.safety_classifier.data import Example, every_nth, load_examples, split
 from training.safety_classifier.evaluate import _counts, _prf
 from training.safety_classifier.train import Recipe, train
 
@@ -64,7 +64,7 @@ def unseen(data: Path, out: Path, *, age: int = 7, groups: list[str] | None = No
     shipped_stage = SafetyStage(policy, classifier=shipped, normalizer=normalizer)
     _, test = split(load_examples(data))
     by_source: dict[str, list[Example]] = defaultdict(list)
-    for e in test[::every]:
+    for e in every_nth(test, every):
         by_source[e.source].append(e)
 
     recipe = recipe or Recipe.load(curve_fractions=[])
