@@ -63,10 +63,13 @@ class Classifier:
         self.normalizer = normalizer or Normalizer()
         self._encoder = encoder
         self._encoder_threads = encoder_threads
+        self._encoder_asked = False
         self.second_looks = 0  # how many texts the semantic head was asked about (bench, tests)
 
     def encoder(self) -> Encoder | None:
-        if self._encoder is None and self.semantic is not None:
+        # asked once: where the encoder cannot load, later messages do not hash the tuned tensors again
+        if self._encoder is None and self.semantic is not None and not self._encoder_asked:
+            self._encoder_asked = True
             head = self.semantic
             self._encoder = shared_encoder(self._encoder_threads, head.patch, head.base_sha256)
         return self._encoder
