@@ -46,15 +46,16 @@ log = logging.getLogger("kidchat")
 
 def build_engine(settings: Settings) -> Engine:
     """The llama.cpp engine(s): one GGUF for every language, or one per language (the defaults)."""
-    from server.llm.default_model import model_paths
+    from server.llm.default_model import served_models
     from server.llm.llama import LlamaEngine
     from server.llm.routed import RoutedEngine
 
     threads = settings.threads
     engines: dict[str, Engine] = {}
-    for language, path in model_paths(settings).items():
+    for language, served in served_models(settings).items():
         llama = LlamaEngine(
-            path,
+            served.path,
+            lora_path=served.lora,
             n_ctx=settings.n_ctx,
             n_gpu_layers=settings.n_gpu_layers,
             n_threads=threads,

@@ -108,10 +108,10 @@ def model_install() -> None:
 @model.command("paths")
 def model_paths_cmd() -> None:
     """Print which GGUF serves which language."""
-    from server.llm.default_model import model_paths
+    from server.llm.default_model import served_models
 
-    for language, path in model_paths(Settings()).items():
-        click.echo(f"{language}\t{path}")
+    for language, served in served_models(Settings()).items():
+        click.echo(f"{language}\t{served.path}" + (f"\t+ {served.lora}" if served.lora else ""))
 
 
 @main.group()

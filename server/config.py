@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         description="Optional GGUF for Korean replies. Empty: the embedded Gemma 3 270M when model_path "
         "is empty too, else model_path serves Korean as well.",
     )
+    lora_path: str = Field(
+        "auto",
+        description="LoRA adapter (GGUF) that llama.cpp applies over the served model at load. 'auto': "
+        "kidchat's shipped fine-tune over the embedded Gemma 3 270M; empty: none; a path: applied over "
+        "every GGUF served (it must be trained for that model).",
+    )
     prompt_style: Literal["auto", "chat", "transcript"] = Field(
         "auto",
         description="How prompts are written: 'chat' uses the chat template; 'transcript' writes a plain "

@@ -177,7 +177,68 @@ def run(recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None) -
         _fail(exc)
     manifest = json.loads((build.dir / "manifest.json").read_text())
     click.echo(f"total {sum(timings.values()):.1f}s")
-    click.echo(f"serve it: KIDCHAT_MODEL_PATH={manifest['path']} kidchat serve")
+    if build.recipe.adapter.enabled:
+        click.echo(f"serve it: KIDCHAT_LORA_PATH={build.dir / manifest['adapter']} kidchat serve")
+        click.echo(f"ship it as the default: kidchat train ship-adapter {build.dir}")
+    else:
+        click.echo(f"serve it: KIDCHAT_MODEL_PATH={manifest['path']} kidchat serve")
+
+
+@train.command("eval-kids")
+@click.option("--adapter", type=click.Path(path_type=Path, exists=True), default=None,
+              help="GGUF LoRA adapter to evaluate (default: the shipped one).")  # fmt: skip
+@click.option("--smollm2/--no-smollm2", default=True, show_default=True, help="Also evaluate SmolLM2 on English.")
+@click.option("--limit", type=int, default=None, help="At most N probes per kind and language (quick runs).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Report JSON (default var/eval-kids/report.json).")
+@click.option("--threads", type=int, default=None, help="llama.cpp threads (default: auto).")
+def eval_kids(adapter: Path | None, smollm2: bool, limit: int | None, out: Path | None, threads: int | None) -> None:
+    """Base vs tuned on the held-out children's turns, facts and memory probes, through the server's path."""
+    from server.config import Settings, auto_threads
+    from server.llm.default_model import gemma3_path, install_default_models, shipped_adapter, smollm2_path
+    from server.llm.llama import LlamaEngine
+    from server.llm.routed import RoutedEngine
+    from server.safety import build_checker
+    from training.kids_eval import build_probes, evaluate
+    from training.kids_sft import load_personas_for_training
+
+    settings = Settings()
+    install_default_models(settings)
+    adapter = adapter or shipped_adapter()
+    if adapter is None:
+        _fail(FileNotFoundError("no adapter: pass --adapter or ship one (kidchat train ship-adapter)"))
+    n = threads or auto_threads()
+    kw = dict(n_ctx=2048, n_threads=n, prompt_style="transcript", kv_cache_mb=0)
+    base = LlamaEngine(gemma3_path(settings), **kw)
+    tuned = LlamaEngine(gemma3_path(settings), lora_path=adapter, **kw)
+    engines: dict = {"gemma-base": base, "gemma-tuned": tuned}
+    if smollm2:  # English as served before the fine-tune: SmolLM2's chat template; Korean stays on the base
+        small = LlamaEngine(smollm2_path(settings), n_ctx=2048, n_threads=n, kv_cache_mb=0)
+        engines["smollm2-en"] = RoutedEngine(small, {"ko": base})
+    personas = load_personas_for_training()
+    probes = build_probes(limit, personas)
+    click.echo(f"{len(probes)} probes x {len(engines)} engines ({n} thread(s))")
+    result = evaluate(engines, probes, build_checker(), personas)
+    out = out or settings.data_dir / "eval-kids" / "report.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    click.echo(json.dumps({k: v["summary"] for k, v in result.items()}, indent=1, ensure_ascii=False))
+    click.echo(f"report: {out}")
+
+
+@train.command("ship-adapter")
+@click.argument("build_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def ship_adapter(build_dir: Path) -> None:
+    """Copy a build's GGUF adapter and manifest to server/llm/adapter/ (the default `make serve` runs)."""
+    import shutil
+
+    from server.llm.default_model import ADAPTER_DIR, ADAPTER_FILE
+
+    manifest = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
+    ADAPTER_DIR.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(build_dir / manifest["adapter"], ADAPTER_DIR / ADAPTER_FILE)
+    manifest["adapter"] = ADAPTER_FILE
+    (ADAPTER_DIR / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    click.echo(f"shipped {ADAPTER_DIR / ADAPTER_FILE} ({manifest['size_bytes'] / 1e6:.1f} MB)")
 
 
 @train.command("export-db")

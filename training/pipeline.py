@@ -157,6 +157,39 @@ def stage_eval(b: Build, checker=None) -> dict:
     return b.timed("eval", lambda: evaluate_build(b, checker=checker))  # type: ignore[return-value]
 
 
+def stage_adapter(b: Build) -> dict:
+    from training.kids_sft import train_adapter
+
+    return b.timed(  # type: ignore[return-value]
+        "adapter", lambda: train_adapter(b.recipe, b.prepared(), b.dir / "adapter", quiet=b.quiet)
+    )
+
+
+ADAPTER_FILE = "kidchat-lora.gguf"
+
+
+def stage_adapter_export(b: Build) -> dict:
+    """peft adapter -> GGUF LoRA, a llama.cpp smoke turn per language over the base GGUF, manifest."""
+    from training.kids_sft import write_adapter_manifest
+    from training.lora_gguf import convert_adapter
+
+    def work() -> dict:
+        peft = b.dir / "adapter" / "peft"
+        if not (peft / "adapter_config.json").exists():
+            raise FileNotFoundError(f"{peft} is missing: run the adapter stage first")
+        out = b.dir / ADAPTER_FILE
+        convert_adapter(peft, Path(b.prepared().hf), out, outtype=b.recipe.adapter.outtype, cache=b.cache.parent,
+                        log=b.dir / "adapter" / "convert.log" if b.quiet else None)  # fmt: skip
+        return write_adapter_manifest(b, out)
+
+    return b.timed("adapter_export", work)  # type: ignore[return-value]
+
+
+ADAPTER_STAGES: dict[str, Callable[[Build], object]] = {
+    "adapter": stage_adapter,
+    "adapter_export": stage_adapter_export,
+}
+
 STAGES: dict[str, Callable[[Build], object]] = {
     "data": stage_data,
     "spectrum": stage_spectrum,
@@ -177,7 +210,8 @@ def run_all(b: Build, on_stage: Callable[[str, float], None] | None = None) -> d
     stage_base(b)
     if on_stage:
         on_stage("base", b.timings["base"])
-    for name, fn in STAGES.items():
+    stages = ADAPTER_STAGES if b.recipe.adapter.enabled else STAGES
+    for name, fn in stages.items():
         if not enabled(b.recipe, name):
             continue
         fn(b)

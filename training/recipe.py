@@ -112,6 +112,32 @@ class EvalSection(_Section):
     compare_base: bool = Field(True, description="Also evaluate the base model, side by side.")
 
 
+class AdapterSection(_Section):
+    """The served fine-tune (training/kids_sft.py): LoRA SFT on the corpus in the server's own transcript
+    prompt, checkpointed and resumable, exported as a GGUF LoRA adapter that llama.cpp applies at load."""
+
+    enabled: bool = Field(False, description="Run the adapter stages (and not the merge-and-quantize chain).")
+    corpus: bool = Field(True, description="Train on training/data/corpus plus the starter set.")
+    max_examples: int | None = Field(None, ge=1, description="Cap on training examples (a deterministic subset).")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        description="Linear modules given a LoRA (every layer).",
+    )
+    max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: epochs decide).")
+    epochs: float = Field(1.0, gt=0)
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    learning_rate: float = Field(3e-4, gt=0)
+    warmup_steps: int = Field(20, ge=0)
+    max_length: int = Field(384, ge=32, description="Tokens per example (system prompt included).")
+    save_steps: int = Field(25, ge=1, description="A resumable checkpoint every this many steps.")
+    logging_steps: int = Field(5, ge=1)
+    outtype: Literal["f16", "f32", "q8_0"] = Field("f16", description="Tensor type of the GGUF adapter.")
+    bf16: bool | Literal["auto"] = Field(
+        "auto", description="bf16 autocast; auto: on a GPU that supports it, or a CPU with avx512_bf16/AMX."
+    )
+
+
 class Recipe(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$")
     description: str = ""
@@ -128,6 +154,7 @@ class Recipe(_Section):
     sft: TrainSection = Field(default_factory=TrainSection)
     dpo: DpoSection = Field(default_factory=DpoSection)
     export: ExportSection = Field(default_factory=ExportSection)
+    adapter: AdapterSection = Field(default_factory=AdapterSection)
     eval: EvalSection = Field(default_factory=EvalSection)
 
     def build_dir(self, data_dir: Path | None = None) -> Path:

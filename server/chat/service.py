@@ -30,6 +30,7 @@ from server.chat.stream import Send, stream_checked_reply
 from server.db import accounts, repo, review
 from server.db.models import Message
 from server.db.session import transaction
+from server.chat.prompt import persona_request
 from server.llm.base import ChatMessage, Engine, GenerationRequest, GenerationStats
 from server.personas import Persona
 from server.personas_store import PersonaStore
@@ -235,27 +236,15 @@ class ChatService:
 
     def fit_prompt(self, persona: Persona, lang: str, history: list[Message]) -> GenerationRequest:
         """System prompt + as much recent history as fits; oldest turns go first, the system prompt never."""
-        system = ChatMessage("system", persona.system_prompt[lang])
         turns = [
             ChatMessage("user" if m.role == "child" else "assistant", m.text)
             for m in history
             if m.status in ("complete", "interrupted") and m.text
         ]
-        gen = persona.generation
-        labels = persona.labels(lang)
-        max_tokens = min(gen.max_tokens, self.max_reply_tokens)
+        max_tokens = min(persona.generation.max_tokens, self.max_reply_tokens)
 
         def request(turns: list[ChatMessage]) -> GenerationRequest:
-            return GenerationRequest(
-                messages=(system, *turns),
-                language=lang,
-                assistant_label=labels.persona,
-                user_label=labels.child,
-                max_tokens=max_tokens,
-                temperature=gen.temperature,
-                top_p=gen.top_p,
-                repeat_penalty=gen.repeat_penalty,
-            )
+            return persona_request(persona, lang, turns, max_tokens)
 
         budget = self.engine.n_ctx - max_tokens
         # The newest turn is the child's message; keep it even if it alone is too long for the budget.

@@ -38,12 +38,15 @@ class LlamaEngine:
         prompt_style: PromptStyle = "auto",
         kv_cache_mb: int = 256,
         seed: int = 0xC0FFEE,
+        lora_path: Path | None = None,
     ) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         if not Path(model_path).is_file():
             raise FileNotFoundError(f"model file not found: {model_path}")
+        if lora_path is not None and not Path(lora_path).is_file():
+            raise FileNotFoundError(f"LoRA adapter not found: {lora_path}")
         self.llm = Llama(
             model_path=str(model_path),
             n_ctx=n_ctx,
@@ -51,10 +54,11 @@ class LlamaEngine:
             n_threads=n_threads,
             n_threads_batch=n_threads,
             seed=seed,
+            lora_path=str(lora_path) if lora_path is not None else None,
             verbose=False,
         )
         self.states = StateCache(self.llm, kv_cache_mb << 20)
-        self.name = Path(model_path).name
+        self.name = Path(model_path).name + (f"+{Path(lora_path).name}" if lora_path is not None else "")
         self.n_ctx = self.llm.n_ctx()
         metadata = self.llm.metadata
         self.template, self.template_source = pick_template(metadata, chat_template)

@@ -48,18 +48,31 @@ def pick_template(metadata: dict[str, str], override: str | None = None) -> tupl
     return FALLBACKS.get(arch, CHATML), f"fallback:{arch or 'unknown'}"
 
 
+def transcript_parts(
+    messages: tuple[ChatMessage, ...] | list[ChatMessage], assistant_label: str, user_label: str
+) -> list[tuple[str, bool]]:
+    """A conversation as a base model reads it, in pieces: (text, is_reply). Concatenated, the pieces are
+    the transcript; a reply piece is what the model writes after its label, its closing newline included
+    (the newline is where the server stops). The server's prompt (``render_transcript``) and the
+    fine-tune's training text (training/kids_sft.py) are both made here, so they cannot drift apart."""
+    parts: list[tuple[str, bool]] = []
+    preface = ""
+    for m in messages:
+        if m.role == "system":
+            preface = m.content.strip()
+    if preface:
+        parts.append((preface + "\n\n", False))
+    for m in messages:
+        text = " ".join(m.content.split())  # one turn per line
+        if m.role == "assistant":
+            parts.append((f"{assistant_label}:", False))
+            parts.append((f" {text}\n", True))
+        elif m.role != "system":
+            parts.append((f"{user_label}: {text}\n", False))
+    return parts
+
+
 def render_transcript(messages: tuple[ChatMessage, ...], assistant_label: str, user_label: str) -> str:
     """A base model's prompt: the system text as a preface, then one line per turn, ending with the
     persona's label so the model writes the persona's next line."""
-    lines: list[str] = []
-    preface = ""
-    for m in messages:
-        text = " ".join(m.content.split())  # one turn per line
-        if m.role == "system":
-            preface = m.content.strip()
-        elif m.role == "assistant":
-            lines.append(f"{assistant_label}: {text}")
-        else:
-            lines.append(f"{user_label}: {text}")
-    lines.append(f"{assistant_label}:")
-    return (preface + "\n\n" if preface else "") + "\n".join(lines)
+    return "".join(text for text, _ in transcript_parts(messages, assistant_label, user_label)) + f"{assistant_label}:"

@@ -1,0 +1,29 @@
+"""What the model is asked: a persona's system prompt, speaker names and sampling settings around the
+turns of a conversation. One function, called by the chat service for every turn and by the training
+module for every example (training/kids_sft.py), so the fine-tune learns exactly what it is served."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from server.llm.base import ChatMessage, GenerationRequest
+from server.personas import Persona
+
+
+def persona_request(
+    persona: Persona, lang: str, turns: Sequence[ChatMessage], max_tokens: int | None = None
+) -> GenerationRequest:
+    """The request for the persona's next reply in `lang`: system prompt, then `turns` (user/assistant)."""
+    lang = persona.language_for(lang)
+    gen = persona.generation
+    labels = persona.labels(lang)
+    return GenerationRequest(
+        messages=(ChatMessage("system", persona.system_prompt[lang]), *turns),
+        language=lang,
+        assistant_label=labels.persona,
+        user_label=labels.child,
+        max_tokens=gen.max_tokens if max_tokens is None else min(gen.max_tokens, max_tokens),
+        temperature=gen.temperature,
+        top_p=gen.top_p,
+        repeat_penalty=gen.repeat_penalty,
+    )
