@@ -152,3 +152,25 @@ def test_interleaved_conversations_get_their_kv_cache_back(real_engine) -> None:
     list(engine.stream(a2, threading.Event(), stats))
     assert stats.extra["restored_tokens"] >= len(engine._render(a1)) - 1
     assert engine.states.size <= 256 << 20
+
+
+def test_the_shipped_fine_tune_is_applied_over_the_base(real_engine) -> None:
+    """make serve's Korean model is Gemma 3 270M with kidchat's adapter; it answers in the child's language."""
+    from server.chat.prompt import persona_request
+    from server.llm.default_model import ADAPTER_FILE, GEMMA3_FILE, shipped_adapter
+    from server.personas import load_personas
+
+    engine = real_engine.pick("ko")
+    assert engine.name == f"{GEMMA3_FILE}+{ADAPTER_FILE}"
+    personas = load_personas(Settings().personas_dir)
+    tuned_en = LlamaEngine(MODELS / GEMMA3_FILE, lora_path=shipped_adapter(), n_ctx=1024, prompt_style="transcript")
+    for eng, persona_id, lang, text in (
+        (engine, "soeun-mom", "ko", "엄마, 나 오늘 넘어져서 무릎 다쳤어."),
+        (tuned_en, "teacher-hana", "en", "How many legs does a spider have?"),
+    ):
+        persona = personas[persona_id]
+        turns = (ChatMessage("assistant", persona.greeting[lang]), ChatMessage("user", text))
+        request = persona_request(persona, lang, turns, 60)
+        reply = "".join(eng.stream(request, threading.Event(), GenerationStats())).strip()
+        assert reply and detect_language(reply) == lang, reply
+        assert "\n" not in reply

@@ -12,7 +12,7 @@ so the Q4_K_M base stays as shipped and the adapter (f16) keeps its full change.
 
 Examples (``build_examples``):
 - every corpus dialogue and golden pair (training/data/corpus) and the starter set (training/data), except
-  the held-out split (``training.corpus.heldout``: sha256 of the id; fact pairs a third);
+  the held-out split (``training.corpus.heldout``: sha256 of the id; fact pairs half);
 - a dialogue that opens with the child first gets the persona's greeting in front, as every served
   conversation starts with it; a golden pair becomes greeting, question, safe answer;
 - rendered by ``server.chat.prompt.persona_request`` and ``server.llm.templates.transcript_parts``, the
@@ -141,7 +141,8 @@ def write_examples(examples: dict, out_dir: Path) -> dict:
         with (out_dir / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
             for ex in rows:
                 fh.write(json.dumps({"id": ex.id, "language": ex.language, "persona": ex.persona, "kind": ex.kind,
-                                     "turns": [[t.role, t.content] for t in ex.turns]}, ensure_ascii=False) + "\n")
+                                     "greeted": ex.greeted, "turns": [[t.role, t.content] for t in ex.turns]},
+                                    ensure_ascii=False) + "\n")
         report[split] = {"examples": len(rows), "hash": examples_hash(rows)}
         report[split]["by"] = {}
         for ex in rows:
@@ -170,6 +171,15 @@ def use_autocast_bf16(setting) -> bool:
     return cpu_has_bf16()
 
 
+def read_examples(path: Path) -> list[Example]:
+    """Examples as write_examples stored them (a build's own copy of its data)."""
+    out = []
+    for row in _read_jsonl(path):
+        turns = tuple(ChatMessage(role, text) for role, text in row["turns"])
+        out.append(Example(row["id"], row["language"], row["persona"], row["kind"], turns, row.get("greeted", False)))
+    return out
+
+
 def latest_checkpoint(trainer_dir: Path) -> Path | None:
     found = sorted(trainer_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     return found[-1] if found else None
@@ -187,12 +197,19 @@ def train_adapter(recipe, prepared, out_dir: Path, *, personas=None, corpus_dir:
     section = recipe.adapter
     personas = personas or load_personas_for_training()
     set_seed(recipe.seed)
-    examples = build_examples(corpus_dir, personas=personas) if corpus_dir is not None or section.corpus else None
-    if examples is None:
-        raise ValueError("adapter.corpus is off and no corpus folder was given")
-    train = examples["train"]
-    if section.max_examples:
-        train = sorted(train, key=lambda e: hashlib.sha256(e.id.encode()).hexdigest())[: section.max_examples]
+    trainer_dir = out_dir / "trainer"
+    resume = latest_checkpoint(trainer_dir)
+    if resume is not None and (out_dir / "data" / "train.jsonl").exists():
+        # A resumed run trains on the examples it started with, even if the corpus grew since.
+        examples = {split: read_examples(out_dir / "data" / f"{split}.jsonl") for split in ("train", "heldout")}
+        train = examples["train"]
+    else:
+        if not section.corpus and corpus_dir is None:
+            raise ValueError("adapter.corpus is off and no corpus folder was given")
+        examples = build_examples(corpus_dir, personas=personas)
+        train = examples["train"]
+        if section.max_examples:
+            train = sorted(train, key=lambda e: hashlib.sha256(e.id.encode()).hexdigest())[: section.max_examples]
     data_report = write_examples({"train": train, "heldout": examples["heldout"]}, out_dir / "data")
 
     tokenizer = load_tokenizer(prepared.hf)
@@ -206,7 +223,6 @@ def train_adapter(recipe, prepared, out_dir: Path, *, personas=None, corpus_dir:
     from peft import get_peft_model
 
     model = get_peft_model(model, lora_config(recipe.lora, list(section.target_modules)))
-    trainer_dir = out_dir / "trainer"
     args = TrainingArguments(
         output_dir=str(trainer_dir),
         max_steps=section.max_steps,
@@ -247,7 +263,6 @@ def train_adapter(recipe, prepared, out_dir: Path, *, personas=None, corpus_dir:
         train_dataset=dataset,
         data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True),
     )
-    resume = latest_checkpoint(trainer_dir)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     adapter = out_dir / "peft"
     trainer.model.save_pretrained(str(adapter))
