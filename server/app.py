@@ -37,6 +37,7 @@ from server.personas import load_personas
 from server.personas_store import PersonaStore
 from server.retention import purge_forever
 from server.safety.api import router as moderate_router
+from server.chat.reference import References, build_references
 from server.safety.verdict import SafetyChecker
 from server.security_headers import SecurityHeaders
 
@@ -84,6 +85,7 @@ def create_app(
     engine: Engine | None = None,
     safety: SafetyChecker | None = None,
     clock: Callable[[], datetime] | None = None,
+    references: References | None = None,
 ) -> FastAPI:
     """Build the app. Tests pass a scripted `engine` (and may pass a `clock`); the server builds the
     llama.cpp one at start-up."""
@@ -105,6 +107,7 @@ def create_app(
         notifier = build_notifier(settings, sessions, now)
         model = engine or build_engine(settings)
         checker = safety or build_safety()
+        refs = references if references is not None or engine is not None else build_references(settings)
         app.state.sessions = sessions
         app.state.safety = checker
         app.state.personas = store
@@ -119,6 +122,7 @@ def create_app(
             max_reply_tokens=settings.max_reply_tokens,
             clock=now,
             on_alerts=notifier.submit if notifier else None,
+            references=refs,
         )
         app.state.notifier = notifier
         purger = (

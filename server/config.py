@@ -55,6 +55,14 @@ class Settings(BaseSettings):
         "kidchat's shipped fine-tune over the embedded Gemma 3 270M; empty: none; a path: applied over "
         "every GGUF served (it must be trained for that model).",
     )
+    references: bool = Field(
+        True,
+        description="Give the model an educator's golden answer as a reference when the child's message "
+        "closely matches a golden pair's question (multilingual-e5; same language and persona).",
+    )
+    reference_threshold: float = Field(
+        0.95, ge=0, le=1, description="Cosine similarity (e5) at which a golden question counts as a match."
+    )
     prompt_style: Literal["auto", "chat", "transcript"] = Field(
         "auto",
         description="How prompts are written: 'chat' uses the chat template; 'transcript' writes a plain "

@@ -187,17 +187,22 @@ def run(recipe_name: str, overrides: tuple[str, ...], output_dir: Path | None) -
 @train.command("eval-kids")
 @click.option("--adapter", type=click.Path(path_type=Path, exists=True), default=None,
               help="GGUF LoRA adapter to evaluate (default: the shipped one).")  # fmt: skip
-@click.option("--smollm2/--no-smollm2", default=True, show_default=True, help="Also evaluate SmolLM2 on English.")
+@click.option("--smollm2/--no-smollm2", default=True, show_default=True, help="Also SmolLM2 on the English probes.")
+@click.option("--references/--no-references", default=True, show_default=True,
+              help="Also the tuned model with educators' golden answers as references, on the fact probes.")  # fmt: skip
+@click.option("--turns", "turn_limit", type=int, default=None, help="At most N child turns per language.")
 @click.option("--limit", type=int, default=None, help="At most N probes per kind and language (quick runs).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Report JSON (default var/eval-kids/report.json).")
 @click.option("--threads", type=int, default=None, help="llama.cpp threads (default: auto).")
-def eval_kids(adapter: Path | None, smollm2: bool, limit: int | None, out: Path | None, threads: int | None) -> None:
+def eval_kids(adapter: Path | None, smollm2: bool, references: bool, turn_limit: int | None, limit: int | None,
+              out: Path | None, threads: int | None) -> None:  # fmt: skip
     """Base vs tuned on the held-out children's turns, facts and memory probes, through the server's path."""
+    from server.chat.reference import References
     from server.config import Settings, auto_threads
     from server.llm.default_model import gemma3_path, install_default_models, shipped_adapter, smollm2_path
     from server.llm.llama import LlamaEngine
-    from server.llm.routed import RoutedEngine
     from server.safety import build_checker
+    from server.safety.encoder import shared_encoder
     from training.kids_eval import build_probes, evaluate
     from training.kids_sft import load_personas_for_training
 
@@ -210,18 +215,21 @@ def eval_kids(adapter: Path | None, smollm2: bool, limit: int | None, out: Path 
     kw = dict(n_ctx=2048, n_threads=n, prompt_style="transcript", kv_cache_mb=0)
     base = LlamaEngine(gemma3_path(settings), **kw)
     tuned = LlamaEngine(gemma3_path(settings), lora_path=adapter, **kw)
-    engines: dict = {"gemma-base": base, "gemma-tuned": tuned}
-    if smollm2:  # English as served before the fine-tune: SmolLM2's chat template; Korean stays on the base
+    engines: dict = {"gemma-base": (base, None, None), "gemma-tuned": (tuned, None, None)}
+    if smollm2:  # English as served before the fine-tune (SmolLM2's own chat template)
         small = LlamaEngine(smollm2_path(settings), n_ctx=2048, n_threads=n, kv_cache_mb=0)
-        engines["smollm2-en"] = RoutedEngine(small, {"ko": base})
+        engines["smollm2"] = (small, None, lambda p: p.language == "en")
+    if references:
+        refs = References.build(shared_encoder(), settings.data_dir / "references", settings.reference_threshold)
+        engines["gemma-tuned+refs"] = (tuned, refs, lambda p: p.kind == "fact")
     personas = load_personas_for_training()
-    probes = build_probes(limit, personas)
-    click.echo(f"{len(probes)} probes x {len(engines)} engines ({n} thread(s))")
+    probes = build_probes(limit, personas, turn_limit)
+    click.echo(f"{len(probes)} probes, engines: {', '.join(engines)} ({n} thread(s))")
     result = evaluate(engines, probes, build_checker(), personas)
     out = out or settings.data_dir / "eval-kids" / "report.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
-    click.echo(json.dumps({k: v["summary"] for k, v in result.items()}, indent=1, ensure_ascii=False))
+    click.echo(json.dumps({k: v["summary"]["all"] for k, v in result.items()}, indent=1, ensure_ascii=False))
     click.echo(f"report: {out}")
 
 

