@@ -32,6 +32,7 @@ from server.chat.lang import detect_language
 from server.llm.base import ChatMessage
 
 MEMORY = Path(__file__).parent / "eval" / "memory.jsonl"
+MAX_TOKENS = 100  # per reply (the personas allow 150-200; a reply that needs more is too long for a child anyway)
 _WORD = re.compile(r"[\w']+", re.UNICODE)
 _SENTENCE_END = re.compile(r"[.!?。…]+(?:\s|$)|\n")
 # 존댓말 endings a mother would not use with her 7-year-old ("-요", "-니다", "-세요").
@@ -141,7 +142,7 @@ class Runner:
         if not verdict.allowed:
             return Turn(persona.redirect(verdict.category, lang), "redirected")
         reference = self.references.lookup(child, lang, probe_persona) if self.references is not None else None
-        request = persona_request(persona, lang, turns, 160, reference)
+        request = persona_request(persona, lang, turns, MAX_TOKENS, reference)
         frames: list[dict] = []
 
         async def send(frame: dict) -> None:
