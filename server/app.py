@@ -19,7 +19,7 @@ from server.chat.service import ChatService
 from server.chat.ws import router as ws_router
 from server.config import Settings
 from server.db import repo
-from server.db.session import make_engine, make_sessionmaker, transaction
+from server.db.session import make_engine, make_sessionmaker, private_dir, transaction
 from server.deps import child_info_loader
 from server.llm.base import Engine
 from server.notify import build_notifier
@@ -90,6 +90,7 @@ def create_app(
     settings = settings or Settings()
     yaml_personas = load_personas(settings.personas_dir)  # strict: a bad persona file stops start-up
     secret_key = resolve_secret_key(settings)  # production refuses a missing or weak key here
+    private_dir(settings.data_dir)  # var/: the database, the key and the models are this user's only
     now = clock or (lambda: datetime.now(UTC))
 
     @asynccontextmanager

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import stat
 
 from server.config import Settings
+from server.db.session import private_dir
 
 log = logging.getLogger("kidchat.auth")
 
@@ -44,8 +46,10 @@ def resolve_secret_key(settings: Settings) -> str:
 def _key_file(settings: Settings) -> str:
     path = settings.data_dir / "secret_key"
     if path.exists():
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            path.chmod(0o600)
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
