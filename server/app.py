@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from server.access_log import AccessLog
 from server.auth.csrf import CsrfSigner
 from server.auth.secret import resolve_secret_key
 from server.chat.service import ChatService
@@ -146,6 +147,7 @@ def create_app(
     install_filters(app.state.templates.env, settings)
     install_error_pages(app)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     app.include_router(kids_router)
     app.include_router(auth_router)

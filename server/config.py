@@ -82,7 +82,11 @@ class Settings(BaseSettings):
     personas_dir: Path = Field(ROOT / "personas", description="Folder of persona YAML files.")
     max_message_chars: int = Field(500, description="Longest child message accepted, in characters.")
     max_frame_bytes: int = Field(65536, description="Largest websocket frame the server reads.")
-    log_level: str = Field("info", description="Log level; message text is never logged at any level.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info",
+        description="Log level; message text, child-link tokens and query strings are never logged at any "
+        "level. ('trace' is not offered: uvicorn's trace logs whole ASGI scopes, cookies included.)",
+    )
 
     # -- accounts, sessions, parents' and educators' pages (docs/accounts.md) --------------------------
     env: Literal["dev", "test", "production"] = Field(
@@ -125,6 +129,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.lower() if isinstance(v, str) else v
 
     @property
     def base_url(self) -> str:

@@ -5,6 +5,7 @@ TLS and a strong key and publishes no API docs."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import stat
@@ -15,13 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from server.access_log import RedactingFilter, redact
 from server.app import create_app
 from server.config import Settings
 from server.db.migrate import upgrade_head
-from server.db.models import AuthSession
+from server.db.models import AuthSession, Child
 from server.db.session import transaction
 from server.llm.fake import ScriptedEngine
-from tests.factories import make_family
+from tests.factories import log_in, make_family
 from tests.fakes import WordChecker
 from tests.test_chat_ws import recv_until, start
 
@@ -94,3 +96,70 @@ def test_files_made_before_the_fix_are_tightened(tmp_path: Path, loose_umask: No
         0o600, 0o600, 0o600, 0o700,
     )
 
+
+# -- finding 8: the access log ------------------------------------------------------------------------
+def test_access_log_has_no_query_string_and_no_child_link_token(
+    anon_client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    family = make_family(anon_client.app.state.sessions)
+    parent = TestClient(anon_client.app)
+    log_in(parent, family.email)
+    with caplog.at_level(logging.INFO, logger="kidchat.access"):
+        anon_client.get(f"/c/{family.link_token}")
+        parent.get(f"/parent/children/{family.child_id}?q=secret-search-words&flagged=1")
+        parent.get("/lang?to=ko&next=/parent%3Fq%3Dhidden-words")
+    lines = [r.getMessage() for r in caplog.records if r.name == "kidchat.access"]
+    assert any("GET /c/[redacted] HTTP/1.1\" 303" in line for line in lines), lines
+    assert any(f"GET /parent/children/{family.child_id} HTTP/1.1\" 200" in line for line in lines), lines
+    joined = "\n".join(lines)
+    assert family.link_token not in joined and "secret-search-words" not in joined and "hidden" not in joined
+    assert "?" not in joined
+
+
+def test_the_redacting_filter_covers_uvicorn_and_websockets_lines() -> None:
+    token = secrets.token_urlsafe(32)
+    assert redact(f'127.0.0.1:5 - "GET /c/{token} HTTP/1.1" 303') == '127.0.0.1:5 - "GET /c/[redacted] HTTP/1.1" 303'
+    assert redact('1.2.3.4:9 - "GET /parent/children/ab?q=my+words HTTP/1.1" 200') == (
+        '1.2.3.4:9 - "GET /parent/children/ab?[redacted] HTTP/1.1" 200'
+    )
+    assert redact('< TEXT \'{"type":"message","text":"my words"}\' [41 bytes]') == "< TEXT [redacted]"
+    assert redact("> TEXT '{\"type\":\"delta\"}' [17 bytes]") == "> TEXT [redacted]"
+    assert redact(redact(f"GET /c/{token} HTTP/1.1")) == "GET /c/[redacted] HTTP/1.1"  # idempotent
+    assert redact("Is this fine? yes") == "Is this fine? yes"
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
+                               ("1.2.3.4:5", f"/ws/chat?c=/c/{token}"), None)
+    try:
+        raise ValueError(f"bad link /c/{token}")
+    except ValueError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    assert RedactingFilter().filter(record)
+    formatted = logging.Formatter().format(record)
+    assert token not in formatted and "WebSocket /ws/chat?[redacted]" in formatted
+
+
+def test_database_errors_do_not_quote_the_values(settings: Settings) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from server.db.session import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with pytest.raises(IntegrityError) as raised:
+            with transaction(make_sessionmaker(engine)) as s:
+                s.add(Child(id="c1", parent_id="no-such-parent", name="words-of-a-child", age=7, language="en"))
+        assert "words-of-a-child" not in str(raised.value)
+    finally:
+        engine.dispose()
+
+
+def test_serve_turns_uvicorns_access_log_off_and_redacts_every_line() -> None:
+    from server.cli import uvicorn_options
+
+    options = uvicorn_options(Settings())
+    assert options["access_log"] is False
+    handler = options["log_config"]["handlers"]["default"]
+    assert handler["filters"] == ["redact"]
+    with pytest.raises(ValueError):
+        Settings(log_level="trace")  # uvicorn's trace level logs whole ASGI scopes, cookies included

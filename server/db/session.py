@@ -55,9 +55,11 @@ def _tighten(path: Path, mode: int) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    # hide_parameters: an error such as IntegrityError would otherwise quote the bound values (a child's
+    # message, a token hash) in its text, and that text reaches the log.
     if url.startswith("sqlite"):
         prepare_sqlite_file(url)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -69,7 +71,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
