@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     cookie_secure: Literal["auto", "always", "never"] = Field(
         "auto", description="Secure flag on cookies: 'auto' sets it when the request came over https."
     )
+    child_link_hours: int = Field(
+        168, ge=1, description="How long a new child link can be opened (once) before it expires unused."
+    )
     adult_session_hours: int = Field(168, ge=1, description="How long a parent's or educator's login lasts.")
     child_session_days: int = Field(365, ge=1, description="How long a device opened with a child link stays signed in.")
     login_max_failures: int = Field(5, ge=1, description="Failed logins per e-mail address within the window.")

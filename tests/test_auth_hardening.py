@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from starlette.websockets import WebSocketDisconnect
 
 from server.access_log import RedactingFilter, redact
 from server.app import create_app
@@ -48,6 +51,68 @@ def login(client: TestClient, email: str, password: str) -> int:
     return client.post(
         "/login", data={"email": email, "password": password, "csrf_token": token}, follow_redirects=False
     ).status_code
+
+
+# -- finding 6: child links ---------------------------------------------------------------------------
+def test_a_child_link_opens_once_and_the_device_keeps_its_session(anon_client: TestClient) -> None:
+    family = make_family(anon_client.app.state.sessions)
+    first = anon_client.get(f"/c/{family.link_token}", follow_redirects=False)
+    assert first.status_code == 303 and "kidchat_child=" in first.headers["set-cookie"]
+    # Someone who read the link (a log, a history, a screen) gets nothing.
+    thief = TestClient(anon_client.app)
+    stolen = thief.get(f"/c/{family.link_token}", follow_redirects=False)
+    assert stolen.status_code == 404 and "kidchat_child" not in stolen.headers.get("set-cookie", "")
+    assert child_sessions(anon_client, family.child_id) == 1
+    with thief.websocket_connect("/ws/chat") as ws:  # no child session: refused
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1008
+    # The first device still chats, and opening the spent link again just goes to the kids' page.
+    with anon_client.websocket_connect("/ws/chat") as ws:
+        start(ws)
+        ws.send_json({"type": "message", "text": "still me"})
+        assert recv_until(ws, "done")[-1]["type"] == "done"
+    again = anon_client.get(f"/c/{family.link_token}", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == "/"
+    assert "kidchat_child=" not in again.headers.get("set-cookie", "")  # the same session, not a new one
+
+
+def test_an_unused_child_link_expires(settings: Settings, safety: WordChecker) -> None:
+    later = datetime.now(UTC) + timedelta(hours=settings.child_link_hours, minutes=1)
+    with TestClient(create_app(settings, engine=ScriptedEngine(), safety=safety, clock=lambda: later)) as client:
+        family = make_family(client.app.state.sessions)
+        assert client.get(f"/c/{family.link_token}", follow_redirects=False).status_code == 404
+    with TestClient(create_app(settings, engine=ScriptedEngine(), safety=safety)) as client:
+        fresh = make_family(client.app.state.sessions)
+        assert client.get(f"/c/{fresh.link_token}", follow_redirects=False).status_code == 303
+
+
+def test_signing_devices_out_also_spends_the_unused_link(anon_client: TestClient) -> None:
+    family = make_family(anon_client.app.state.sessions)
+    kid = TestClient(anon_client.app)
+    assert kid.get(f"/c/{family.link_token}", follow_redirects=False).status_code == 303
+    parent = TestClient(anon_client.app)
+    log_in(parent, family.email)
+    page = parent.post(
+        f"/parent/children/{family.child_id}/link", data={"csrf_token": csrf_of(parent, "/parent")}
+    )
+    unused = re.search(r'id="child-link" type="text" readonly value="[^"]*/c/([^"]+)"', page.text).group(1)
+    done = parent.post(
+        f"/parent/children/{family.child_id}/signout", data={"csrf_token": csrf_of(parent, "/parent")},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert child_sessions(anon_client, family.child_id) == 0
+    late = TestClient(anon_client.app)
+    assert late.get(f"/c/{unused}", follow_redirects=False).status_code == 404
+    with transaction(anon_client.app.state.sessions) as s:
+        assert s.get(Child, family.child_id).link_token_hash is None
+    # A new link works again.
+    page = parent.post(
+        f"/parent/children/{family.child_id}/link", data={"csrf_token": csrf_of(parent, "/parent")}
+    )
+    renewed = re.search(r'value="[^"]*/c/([^"]+)"', page.text).group(1)
+    assert late.get(f"/c/{renewed}", follow_redirects=False).status_code == 303
 
 
 # -- finding 7: file modes ----------------------------------------------------------------------------

@@ -13,7 +13,15 @@ from server.auth.passwords import hash_password, needs_rehash, password_problem,
 from server.db import accounts
 from server.db.models import User
 from server.db.session import transaction
-from server.deps import ADULT_COOKIE, CHILD_COOKIE, current_adult, now_of, sessions_of, verify_csrf
+from server.deps import (
+    ADULT_COOKIE,
+    CHILD_COOKIE,
+    current_adult,
+    current_child,
+    now_of,
+    sessions_of,
+    verify_csrf,
+)
 from server.pages.common import LANG_COOKIE, redirect, render, safe_next, set_cookie
 
 router = APIRouter(dependencies=[Depends(verify_csrf)])
@@ -141,23 +149,31 @@ def switch_language(request: Request, to: str = "en", next: str = "/") -> Respon
 
 @router.get("/c/{token}")
 def open_child_link(request: Request, token: str) -> Response:
-    """The child link: this device becomes the child's (a long-lived child session), then the kids' page."""
+    """The child link: this device becomes the child's (a long-lived child session), then the kids' page.
+
+    A link opens once, within KIDCHAT_CHILD_LINK_HOURS of being made: the device keeps the session, and a
+    copy of the link (a log, a browser history, a shared screen) signs nothing else in. A device that is
+    already signed in as a child and opens a spent link just goes to the kids' page."""
     settings = request.app.state.settings
     now = now_of(request)
+    session_token = None
     with transaction(sessions_of(request)) as s:
-        child = accounts.child_by_link(s, token) if len(token) < 100 else None
-        if child is None:
-            response = render(
-                request, "adult/message.html",
-                {"title_key": "child_link_invalid_title", "text_key": "child_link_invalid"}, status_code=404,
+        lifetime = timedelta(hours=settings.child_link_hours)
+        child = accounts.spend_child_link(s, token, now, lifetime) if len(token) < 100 else None
+        if child is not None:
+            accounts.close_session(s, request.cookies.get(CHILD_COOKIE))
+            session_token = accounts.open_session(
+                s, kind="child", child_id=child.id, now=now, lifetime=timedelta(days=settings.child_session_days)
             )
-            response.headers["Referrer-Policy"] = "no-referrer"
-            return response
-        accounts.close_session(s, request.cookies.get(CHILD_COOKIE))
-        session_token = accounts.open_session(
-            s, kind="child", child_id=child.id, now=now, lifetime=timedelta(days=settings.child_session_days)
+    if session_token is None and current_child(request) is None:
+        response = render(
+            request, "adult/message.html",
+            {"title_key": "child_link_invalid_title", "text_key": "child_link_invalid"}, status_code=404,
         )
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
     response = redirect("/")
     response.headers["Referrer-Policy"] = "no-referrer"
-    set_cookie(response, request, CHILD_COOKIE, session_token, max_age=settings.child_session_days * 86400)
+    if session_token is not None:
+        set_cookie(response, request, CHILD_COOKIE, session_token, max_age=settings.child_session_days * 86400)
     return response

@@ -104,12 +104,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "copied": ("Copied", "복사했어요"),
     "open_here": ("Open on this device", "이 기기에서 열기"),
     "child_link_once": (
-        "This link is shown only now. You can make a new one at any time; the old one then stops working.",
-        "이 링크는 지금만 보여요. 언제든 새 링크를 만들 수 있고, 그러면 예전 링크는 더 이상 쓸 수 없어요.",
+        "This link is shown only now, and it opens once: the device that opens it stays signed in. You can "
+        "make a new one at any time; the old one then stops working.",
+        "이 링크는 지금만 보이고, 한 번만 열 수 있어요. 링크를 연 기기는 계속 로그인되어 있어요. 언제든 새 링크를 "
+        "만들 수 있고, 그러면 예전 링크는 더 이상 쓸 수 없어요.",
     ),
     "new_link": ("New child link", "새 링크 만들기"),
     "sign_out_devices": ("Sign out child's devices", "아이 기기 로그아웃"),
-    "done_signed_out": ("Every device of this child is signed out.", "이 아이의 모든 기기를 로그아웃했어요."),
+    "done_signed_out": (
+        "Every device of this child is signed out, and an unused link no longer works. Make a new link to "
+        "sign a device in again.",
+        "이 아이의 모든 기기를 로그아웃했고, 아직 열지 않은 링크도 더 이상 쓸 수 없어요. 기기를 다시 연결하려면 "
+        "새 링크를 만드세요.",
+    ),
     "done_settings_saved": ("Settings saved.", "설정을 저장했어요."),
     "done_deleted_conversations": ("All conversations were deleted.", "모든 대화를 삭제했어요."),
     "search_label": ("Search in the conversations", "대화에서 찾기"),
