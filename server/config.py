@@ -105,12 +105,25 @@ class Settings(BaseSettings):
     child_link_hours: int = Field(
         168, ge=1, description="How long a new child link can be opened (once) before it expires unused."
     )
+    device_cookie_days: int = Field(
+        180, ge=1,
+        description="How long a browser that logged in stays a known device for that account: its failed "
+        "logins count against the device only, so guesses from elsewhere cannot lock the owner out.",
+    )
     adult_session_hours: int = Field(168, ge=1, description="How long a parent's or educator's login lasts.")
     child_session_days: int = Field(365, ge=1, description="How long a device opened with a child link stays signed in.")
-    login_max_failures: int = Field(5, ge=1, description="Failed logins per e-mail address within the window.")
+    login_max_failures: int = Field(
+        5, ge=1,
+        description="Failed logins per e-mail address from unknown browsers within the window (and per "
+        "known device).",
+    )
     login_max_failures_per_ip: int = Field(30, ge=1, description="Failed logins per client address within the window.")
     login_window_minutes: int = Field(15, ge=1, description="The window for counting failed logins.")
-    signups_per_ip_per_hour: int = Field(20, ge=1, description="New parent accounts from one address per hour.")
+    signups_per_ip_per_hour: int = Field(
+        20, ge=1,
+        description="Sign-up attempts from one client address per hour that reach the address check "
+        "(new accounts and addresses that have one).",
+    )
     default_timezone: str = Field(
         "UTC", description="Time zone for a child's quiet hours and daily limit when the form sends none."
     )

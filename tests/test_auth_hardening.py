@@ -26,7 +26,7 @@ from server.db.migrate import upgrade_head
 from server.db.models import AuthSession, Child
 from server.db.session import transaction
 from server.llm.fake import ScriptedEngine
-from tests.factories import log_in, make_family
+from tests.factories import PASSWORD, log_in, make_family, make_user
 from tests.fakes import WordChecker
 from tests.test_chat_ws import recv_until, start
 
@@ -217,6 +217,71 @@ def test_database_errors_do_not_quote_the_values(settings: Settings) -> None:
         assert "words-of-a-child" not in str(raised.value)
     finally:
         engine.dispose()
+
+
+# -- finding 10: login throttling and sign-up ---------------------------------------------------------
+def test_guesses_elsewhere_do_not_lock_the_owners_known_device_out(anon_client: TestClient) -> None:
+    email = "owner@example.com"
+    make_user(anon_client.app.state.sessions, email=email)
+    owner = TestClient(anon_client.app)
+    assert login(owner, email, PASSWORD) == 303 and "kidchat_device" in owner.cookies
+    owner.post("/logout", data={"csrf_token": csrf_of(owner, "/")})
+    attacker = TestClient(anon_client.app)
+    for _ in range(5):
+        assert login(attacker, email, "guess guess guess") == 400
+    assert login(attacker, email, "guess guess guess") == 429
+    assert login(TestClient(anon_client.app), email, PASSWORD) == 429  # an unknown browser waits out the window
+    assert login(owner, email, PASSWORD) == 303  # the owner's device is not locked out
+
+
+def test_a_known_device_has_its_own_limit(anon_client: TestClient) -> None:
+    email = "own-limit@example.com"
+    make_user(anon_client.app.state.sessions, email=email)
+    device = TestClient(anon_client.app)
+    assert login(device, email, PASSWORD) == 303
+    device.cookies.delete("kidchat_session")
+    for _ in range(5):
+        assert login(device, email, "wrong wrong wrong") == 400
+    assert login(device, email, PASSWORD) == 429
+    # Its failures did not count against the address: another browser may still try.
+    assert login(TestClient(anon_client.app), email, PASSWORD) == 303
+
+
+def test_a_device_cookie_counts_only_for_its_own_account(anon_client: TestClient) -> None:
+    make_user(anon_client.app.state.sessions, email="mine@example.com")
+    make_user(anon_client.app.state.sessions, email="victim@example.com")
+    attacker = TestClient(anon_client.app)
+    assert login(attacker, "mine@example.com", PASSWORD) == 303  # a real device cookie, for another account
+    attacker.cookies.delete("kidchat_session")
+    for _ in range(5):
+        login(attacker, "victim@example.com", "guess guess guess")
+    assert login(attacker, "victim@example.com", PASSWORD) == 429  # counted per address, not per its device
+    forged = TestClient(anon_client.app, cookies={"kidchat_device": "x.y.z"})
+    assert login(forged, "victim@example.com", PASSWORD) == 429
+
+
+def test_failures_from_one_source_are_limited_across_addresses(settings: Settings, safety: WordChecker) -> None:
+    limited = settings.model_copy(update={"login_max_failures_per_ip": 3})
+    with TestClient(create_app(limited, engine=ScriptedEngine(), safety=safety)) as client:
+        make_user(client.app.state.sessions, email="someone@example.com")
+        for i in range(3):
+            assert login(client, f"guess{i}@example.com", "guess guess guess") == 400
+        assert login(client, "someone@example.com", PASSWORD) == 429
+
+
+def test_sign_up_answers_for_taken_addresses_are_rate_limited(settings: Settings, safety: WordChecker) -> None:
+    limited = settings.model_copy(update={"signups_per_ip_per_hour": 3})
+    with TestClient(create_app(limited, engine=ScriptedEngine(), safety=safety)) as client:
+        for i in range(3):
+            make_user(client.app.state.sessions, email=f"taken{i}@example.com")
+        statuses = []
+        for i in range(4):
+            token = csrf_of(client, "/signup")
+            statuses.append(client.post("/signup", data={
+                "display_name": "X", "email": f"taken{i % 3}@example.com", "password": "long enough secret",
+                "csrf_token": token,
+            }).status_code)
+        assert statuses == [400, 400, 400, 429]
 
 
 def test_serve_turns_uvicorns_access_log_off_and_redacts_every_line() -> None:

@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
+from server.auth.devices import COOKIE as DEVICE_COOKIE
+from server.auth.devices import throttle_keys
 from server.auth.passwords import hash_password, needs_rehash, password_problem, verify_password
 from server.db import accounts
 from server.db.models import User
@@ -55,23 +57,21 @@ def login_submit(
 ) -> Response:
     settings = request.app.state.settings
     now = now_of(request)
-    email_key = f"email:{accounts.normalize_email(email)}"
-    ip_key = f"ip:{client_ip(request)}"
+    devices = request.app.state.devices
+    device = devices.device_id(request.cookies.get(DEVICE_COOKIE), email)
+    keys = throttle_keys(settings, email, client_ip(request), device)
     since = now - timedelta(minutes=settings.login_window_minutes)
     ctx = {"next": safe_next(next, ""), "email": email.strip()[:254]}
     with transaction(sessions_of(request)) as s:
-        if (
-            accounts.count_failures(s, email_key, since) >= settings.login_max_failures
-            or accounts.count_failures(s, ip_key, since) >= settings.login_max_failures_per_ip
-        ):
+        if any(accounts.count_failures(s, key, since) >= limit for key, limit in keys):
             error = ("err_rate_limited", {"minutes": settings.login_window_minutes})
             return render(request, "adult/login.html", {**ctx, "error": error}, status_code=429)
         user = accounts.user_by_email(s, email) if email.strip() else None
         if not verify_password(user.password_hash if user else None, password) or user is None:
-            accounts.record_failure(s, email_key, now)
-            accounts.record_failure(s, ip_key, now)
+            for key, _limit in keys:
+                accounts.record_failure(s, key, now)
             return render(request, "adult/login.html", {**ctx, "error": ("err_login", {})}, status_code=400)
-        accounts.clear_failures(s, email_key)
+        accounts.clear_failures(s, keys[0][0])
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         user.last_login_at = now
@@ -80,9 +80,20 @@ def login_submit(
             s, kind="adult", user_id=user.id, now=now, lifetime=timedelta(hours=settings.adult_session_hours)
         )
         target = safe_next(next, home_for(user))
+        signed_in = user.email
     response = redirect(target)
-    set_cookie(response, request, ADULT_COOKIE, token, max_age=settings.adult_session_hours * 3600)
+    sign_in(response, request, token, signed_in)
     return response
+
+
+def sign_in(response: Response, request: Request, token: str, email: str) -> None:
+    """The adult session cookie, and a fresh device cookie: this browser is now a known device for `email`."""
+    settings = request.app.state.settings
+    set_cookie(response, request, ADULT_COOKIE, token, max_age=settings.adult_session_hours * 3600)
+    set_cookie(
+        response, request, DEVICE_COOKIE, request.app.state.devices.issue(email),
+        max_age=settings.device_cookie_days * 86400,
+    )
 
 
 @router.get("/signup")
@@ -113,20 +124,23 @@ def signup_submit(
         if accounts.count_failures(s, signup_key, now - timedelta(hours=1)) >= settings.signups_per_ip_per_hour:
             errors["email"] = ("err_rate_limited", {"minutes": 60})
             return render(request, "adult/signup.html", {"values": values, "errors": errors}, status_code=429)
-        if not errors and accounts.user_by_email(s, email) is not None:
-            errors["email"] = ("err_email_taken", {})
+        if not errors:
+            # Every attempt that reaches the address check counts, so "already an account" answers are
+            # limited like sign-ups (without it, one client could test addresses without end).
+            accounts.record_failure(s, signup_key, now)
+            if accounts.user_by_email(s, email) is not None:
+                errors["email"] = ("err_email_taken", {})
         if errors:
             return render(request, "adult/signup.html", {"values": values, "errors": errors}, status_code=400)
         user = accounts.create_user(
             s, email=email, display_name=values["display_name"], password_hash=hash_password(password), role="parent"
         )
-        accounts.record_failure(s, signup_key, now)  # counts signups per address, like failures
         user.last_login_at = now
         token = accounts.open_session(
             s, kind="adult", user_id=user.id, now=now, lifetime=timedelta(hours=settings.adult_session_hours)
         )
     response = redirect("/parent")
-    set_cookie(response, request, ADULT_COOKIE, token, max_age=settings.adult_session_hours * 3600)
+    sign_in(response, request, token, email)
     return response
 
 
