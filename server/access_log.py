@@ -21,8 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger("kidchat.access")
 
 REDACTED = "[redacted]"
-# Paths whose last segment is a bearer secret (the child link signs a device in).
-SECRET_PATH_PREFIXES = ("/c/",)
+# Paths whose last segment is a bearer secret: the child link signs a device in, the sign-up link makes
+# an account (server/auth/signup.py).
+SECRET_PATH_PREFIXES = ("/c/", "/signup/confirm/")
 
 _SECRET_SEGMENT = re.compile(
     "(" + "|".join(re.escape(p) for p in SECRET_PATH_PREFIXES) + r")[^\s/?#\"'\[\]]+"

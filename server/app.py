@@ -17,6 +17,7 @@ from server.access_log import AccessLog
 from server.auth.csrf import CsrfSigner
 from server.auth.devices import DeviceCookies
 from server.auth.secret import resolve_secret_key
+from server.auth.signup import SignupLinks
 from server.chat.service import ChatService
 from server.chat.ws import router as ws_router
 from server.config import Settings
@@ -145,6 +146,7 @@ def create_app(
     app.state.background = set()  # running preview tasks, kept referenced until they finish
     app.state.csrf = CsrfSigner(secret_key)
     app.state.devices = DeviceCookies(secret_key, settings.device_cookie_days)
+    app.state.signup_links = SignupLinks(secret_key)
     app.state.templates = Jinja2Templates(directory=str(WEB / "templates"))
     install_filters(app.state.templates.env, settings)
     install_error_pages(app)

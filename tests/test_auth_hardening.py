@@ -9,7 +9,9 @@ import logging
 import os
 import re
 import secrets
+import socket
 import stat
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +25,7 @@ from server.access_log import RedactingFilter, redact
 from server.app import create_app
 from server.config import Settings
 from server.db.migrate import upgrade_head
-from server.db.models import AuthSession, Child
+from server.db.models import AuthSession, Child, User
 from server.db.session import transaction
 from server.llm.fake import ScriptedEngine
 from tests.factories import PASSWORD, log_in, make_family, make_user
@@ -282,6 +284,89 @@ def test_sign_up_answers_for_taken_addresses_are_rate_limited(settings: Settings
                 "csrf_token": token,
             }).status_code)
         assert statuses == [400, 400, 400, 429]
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[int, list]]:
+    """A real local SMTP server (aiosmtpd) and the messages it received."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message as MessageHandler
+
+    received: list = []
+
+    class Collect(MessageHandler):
+        def handle_message(self, message) -> None:  # type: ignore[no-untyped-def]
+            received.append(message)
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    controller = Controller(Collect(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, received
+    finally:
+        controller.stop()
+
+
+def wait_for(received: list, n: int) -> None:
+    for _ in range(100):
+        if len(received) >= n:
+            return
+        time.sleep(0.05)
+
+
+def body_of(message) -> str:  # type: ignore[no-untyped-def]
+    return message.get_payload(decode=True).decode("utf-8")
+
+
+def test_sign_up_by_email_answers_the_same_for_known_and_new_addresses(
+    settings: Settings, safety: WordChecker, mailbox: tuple[int, list]
+) -> None:
+    port, received = mailbox
+    mail = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port, "public_url": "https://k.example"})
+    with TestClient(create_app(mail, engine=ScriptedEngine(), safety=safety)) as client:
+        make_user(client.app.state.sessions, email="known@example.com")
+        form = client.get("/signup").text
+        assert 'name="password"' not in form  # chosen on the link's page
+
+        def sign_up(address: str):  # type: ignore[no-untyped-def]
+            token = csrf_of(client, "/signup")
+            return client.post("/signup", data={"display_name": "Jo", "email": address, "csrf_token": token},
+                               follow_redirects=False)
+
+        known, new = sign_up("known@example.com"), sign_up("new@example.com")
+        wait_for(received, 2)
+        strip = re.compile(r'name="csrf_token" value="[^"]*"')
+        assert (known.status_code, strip.sub("", known.text)) == (new.status_code, strip.sub("", new.text))
+        assert known.status_code == 200 and "Check your e-mail" in known.text
+        assert known.headers.get("set-cookie", "").count("kidchat_session") == 0
+        by_to = {m["To"]: body_of(m) for m in received}
+        assert set(by_to) == {"known@example.com", "new@example.com"}
+        assert "already has one" in by_to["known@example.com"] and "/signup/confirm/" not in by_to["known@example.com"]
+        link = re.search(r"https://k\.example(/signup/confirm/\S+)", by_to["new@example.com"]).group(1)
+        with transaction(client.app.state.sessions) as s:
+            assert s.scalar(select(User).where(User.email == "new@example.com")) is None  # nothing until the link
+
+        page = client.get(link)
+        assert page.status_code == 200 and "new@example.com" in page.text
+        token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        short = client.post(link, data={"password": "short", "csrf_token": token})
+        assert short.status_code == 400
+        done = client.post(link, data={"password": "a long family password", "csrf_token": token},
+                           follow_redirects=False)
+        assert done.status_code == 303 and done.headers["location"] == "/parent"
+        assert "kidchat_session=" in done.headers["set-cookie"]
+        assert client.get("/parent", follow_redirects=False).status_code == 200
+        # The link cannot make a second account, nor change the first one's password.
+        client.cookies.delete("kidchat_session")
+        again = client.post(link, data={"password": "another long password", "csrf_token": token},
+                            follow_redirects=False)
+        assert again.headers["location"] == "/login"
+        assert login(client, "new@example.com", "another long password") == 400
+        assert login(client, "new@example.com", "a long family password") == 303
+        # A forged or altered link does nothing.
+        assert client.get("/signup/confirm/" + link.rsplit("/", 1)[1][:-2] + "xx").status_code == 404
 
 
 def test_serve_turns_uvicorns_access_log_off_and_redacts_every_line() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import smtplib
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
+from server.auth import signup
 from server.auth.devices import COOKIE as DEVICE_COOKIE
 from server.auth.devices import throttle_keys
 from server.auth.passwords import hash_password, needs_rehash, password_problem, verify_password
@@ -27,6 +30,7 @@ from server.deps import (
 from server.pages.common import LANG_COOKIE, redirect, render, safe_next, set_cookie
 
 router = APIRouter(dependencies=[Depends(verify_csrf)])
+log = logging.getLogger("kidchat.auth")
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME_MAX = 100
@@ -98,7 +102,12 @@ def sign_in(response: Response, request: Request, token: str, email: str) -> Non
 
 @router.get("/signup")
 def signup_page(request: Request) -> Response:
-    return render(request, "adult/signup.html", {"values": {}, "errors": {}})
+    return render(request, "adult/signup.html", {"values": {}, "errors": {}, "by_email": by_email(request)})
+
+
+def by_email(request: Request) -> bool:
+    """Sign-up confirms the address by e-mail whenever kidchat can send e-mail (server/auth/signup.py)."""
+    return bool(request.app.state.settings.smtp_host)
 
 
 @router.post("/signup")
@@ -110,37 +119,111 @@ def signup_submit(
 ) -> Response:
     settings = request.app.state.settings
     now = now_of(request)
+    mailed = by_email(request)
     values = {"display_name": display_name.strip()[:NAME_MAX], "email": email.strip()[:254]}
-    errors: dict[str, tuple[str, dict]] = {}
-    if not values["display_name"] or len(display_name.strip()) > NAME_MAX:
-        errors["display_name"] = ("err_name", {"max": NAME_MAX})
-    if not EMAIL_RE.match(email.strip()) or len(email.strip()) > 254:
-        errors["email"] = ("err_email", {})
-    problem = password_problem(password, email)
+    errors = _name_and_address_errors(display_name, email)
+    problem = None if mailed else password_problem(password, email)  # by e-mail: chosen on the link's page
     if problem:
         errors["password"] = (problem, {})
+    page = {"values": values, "by_email": mailed}
     signup_key = f"signup:{client_ip(request)}"
     with transaction(sessions_of(request)) as s:
         if accounts.count_failures(s, signup_key, now - timedelta(hours=1)) >= settings.signups_per_ip_per_hour:
             errors["email"] = ("err_rate_limited", {"minutes": 60})
-            return render(request, "adult/signup.html", {"values": values, "errors": errors}, status_code=429)
+            return render(request, "adult/signup.html", {**page, "errors": errors}, status_code=429)
+        known = False
         if not errors:
             # Every attempt that reaches the address check counts, so "already an account" answers are
             # limited like sign-ups (without it, one client could test addresses without end).
             accounts.record_failure(s, signup_key, now)
-            if accounts.user_by_email(s, email) is not None:
+            known = accounts.user_by_email(s, email) is not None
+            if known and not mailed:
                 errors["email"] = ("err_email_taken", {})
         if errors:
-            return render(request, "adult/signup.html", {"values": values, "errors": errors}, status_code=400)
+            return render(request, "adult/signup.html", {**page, "errors": errors}, status_code=400)
+        if not mailed:
+            user = accounts.create_user(
+                s, email=email, display_name=values["display_name"], password_hash=hash_password(password),
+                role="parent",
+            )
+            user.last_login_at = now
+            token = accounts.open_session(
+                s, kind="adult", user_id=user.id, now=now, lifetime=timedelta(hours=settings.adult_session_hours)
+            )
+    if mailed:  # after the commit: a slow mail server holds no database lock
+        return _mail_signup(request, email, values["display_name"], known)
+    response = redirect("/parent")
+    sign_in(response, request, token, email)
+    return response
+
+
+def _name_and_address_errors(display_name: str, email: str) -> dict[str, tuple[str, dict]]:
+    errors: dict[str, tuple[str, dict]] = {}
+    if not display_name.strip() or len(display_name.strip()) > NAME_MAX:
+        errors["display_name"] = ("err_name", {"max": NAME_MAX})
+    if not EMAIL_RE.match(email.strip()) or len(email.strip()) > 254:
+        errors["email"] = ("err_email", {})
+    return errors
+
+
+def _mail_signup(request: Request, email: str, display_name: str, known: bool) -> Response:
+    """One e-mail either way, then the same page: the answer does not say whether the address is known."""
+    settings = request.app.state.settings
+    to = email.strip()
+    if known:
+        message = signup.already_registered(settings, to)
+    else:
+        message = signup.invitation(settings, to, request.app.state.signup_links.make(to, display_name))
+    try:
+        request.app.state.notifier.deliver(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        log.error("sign-up e-mail failed (%s)", type(exc).__name__)
+    return render(request, "adult/message.html", {"title_key": "signup_sent_title", "text_key": "signup_sent"})
+
+
+@router.get("/signup/confirm/{token}")
+def confirm_page(request: Request, token: str) -> Response:
+    found = request.app.state.signup_links.read(token)
+    if found is None:
+        return _link_invalid(request)
+    email, display_name = found
+    return render(request, "adult/signup_confirm.html", {"email": email, "display_name": display_name, "errors": {}})
+
+
+@router.post("/signup/confirm/{token}")
+def confirm_submit(request: Request, token: str, password: Annotated[str, Form()] = "") -> Response:
+    """The link's page: choose a password, and the account exists from now on, signed in."""
+    settings = request.app.state.settings
+    now = now_of(request)
+    found = request.app.state.signup_links.read(token)
+    if found is None:
+        return _link_invalid(request)
+    email, display_name = found
+    problem = password_problem(password, email)
+    if problem:
+        context = {"email": email, "display_name": display_name, "errors": {"password": (problem, {})}}
+        return render(request, "adult/signup_confirm.html", context, status_code=400)
+    with transaction(sessions_of(request)) as s:
+        if accounts.user_by_email(s, email) is not None:  # the link was used already: log in instead
+            return redirect("/login")
         user = accounts.create_user(
-            s, email=email, display_name=values["display_name"], password_hash=hash_password(password), role="parent"
+            s, email=email, display_name=display_name, password_hash=hash_password(password), role="parent"
         )
         user.last_login_at = now
-        token = accounts.open_session(
+        session_token = accounts.open_session(
             s, kind="adult", user_id=user.id, now=now, lifetime=timedelta(hours=settings.adult_session_hours)
         )
     response = redirect("/parent")
-    sign_in(response, request, token, email)
+    sign_in(response, request, session_token, email)
+    return response
+
+
+def _link_invalid(request: Request) -> Response:
+    response = render(
+        request, "adult/message.html", {"title_key": "signup_link_invalid_title", "text_key": "signup_link_invalid"},
+        status_code=404,
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

@@ -66,6 +66,39 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "err_email": ("Enter an e-mail address like name@example.com.", "name@example.com 같은 이메일 주소를 써 주세요."),
     "err_email_taken": ("There is already an account with this address.", "이 주소로 된 계정이 이미 있어요."),
+    # sign-up by e-mail (when kidchat can send e-mail: server/auth/signup.py)
+    "signup_by_email_hint": (
+        "We will send a link to this address; you choose your password on the page it opens.",
+        "이 주소로 링크를 보내 드려요. 링크가 여는 페이지에서 비밀번호를 정해요.",
+    ),
+    "signup_sent_title": ("Check your e-mail", "이메일을 확인해 주세요"),
+    "signup_sent": (
+        "We sent an e-mail to the address you gave. Follow it to finish (it works for 24 hours).",
+        "적어 주신 주소로 이메일을 보냈어요. 이메일을 따라 마무리해 주세요(24시간 동안 쓸 수 있어요).",
+    ),
+    "signup_mail_subject": ("your parent account", "부모 계정"),
+    "signup_mail_new": (
+        "Someone (we hope you) asked for a kidchat parent account with this address. To create it, open this "
+        "link within 24 hours and choose a password. If it was not you, ignore this e-mail:",
+        "누군가(아마 당신) 이 주소로 키드챗 부모 계정을 만들려고 했어요. 계정을 만들려면 24시간 안에 이 링크를 열고 "
+        "비밀번호를 정하세요. 본인이 아니라면 이 이메일은 무시하세요:",
+    ),
+    "signup_mail_known": (
+        "Someone (we hope you) asked for a kidchat parent account with this address, but it already has "
+        "one. Log in here; if it was not you, nothing has changed:",
+        "누군가(아마 당신) 이 주소로 키드챗 부모 계정을 만들려고 했지만, 이 주소로 된 계정이 이미 있어요. 여기에서 "
+        "로그인하세요. 본인이 아니라면 아무것도 바뀌지 않았어요:",
+    ),
+    "signup_confirm_title": ("Finish your account", "계정 마무리하기"),
+    "signup_confirm_text": (
+        "The account for {name} ({email}) needs only a password now.",
+        "{name}({email}) 님의 계정에 이제 비밀번호만 정하면 돼요.",
+    ),
+    "signup_link_invalid_title": ("This link does not work", "이 링크는 쓸 수 없어요"),
+    "signup_link_invalid": (
+        "This sign-up link is too old or not valid. Sign up again to get a new one.",
+        "이 가입 링크는 너무 오래되었거나 쓸 수 없어요. 다시 가입하면 새 링크를 받을 수 있어요.",
+    ),
     "err_password_short": ("Use at least 10 characters.", "10자 이상으로 해 주세요."),
     "err_password_long": ("Use at most 256 characters.", "256자 이하로 해 주세요."),
     "err_password_email": ("The password must not be your e-mail address.", "비밀번호가 이메일 주소와 같으면 안 돼요."),
