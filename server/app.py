@@ -12,9 +12,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from server.access_log import AccessLog
 from server.auth.csrf import CsrfSigner
+from server.auth.deployment import check_deployment
 from server.auth.devices import DeviceCookies
 from server.auth.secret import resolve_secret_key
 from server.auth.signup import SignupLinks
@@ -93,6 +95,7 @@ def create_app(
     settings = settings or Settings()
     yaml_personas = load_personas(settings.personas_dir)  # strict: a bad persona file stops start-up
     secret_key = resolve_secret_key(settings)  # production refuses a missing or weak key here
+    check_deployment(settings)  # ... and to run without TLS settings
     private_dir(settings.data_dir)  # var/: the database, the key and the models are this user's only
     now = clock or (lambda: datetime.now(UTC))
 
@@ -140,7 +143,9 @@ def create_app(
                 notifier.close()
             db_engine.dispose()
 
-    app = FastAPI(title="kidchat", lifespan=lifespan)
+    # Production publishes no API documentation: /docs, /redoc and /openapi.json are 404 there.
+    docs = {} if not settings.production else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="kidchat", lifespan=lifespan, **docs)
     app.state.settings = settings
     app.state.clock = now
     app.state.background = set()  # running preview tasks, kept referenced until they finish
@@ -152,6 +157,8 @@ def create_app(
     install_error_pages(app)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessLog)
+    if settings.forwarded_allow_ips:  # outermost: the log and the cookies see the client's address and scheme
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     app.include_router(kids_router)
     app.include_router(auth_router)

@@ -100,8 +100,17 @@ class Settings(BaseSettings):
         "(dev/test only).",
     )
     cookie_secure: Literal["auto", "always", "never"] = Field(
-        "auto", description="Secure flag on cookies: 'auto' sets it when the request came over https."
+        "auto",
+        description="Secure flag on cookies: 'auto' sets it when the request came over https (always in "
+        "production, which refuses 'never').",
     )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Addresses (comma-separated IPs or networks; '*' for any) of the TLS proxy in front of "
+        "kidchat whose X-Forwarded-For and X-Forwarded-Proto headers are trusted. Empty: none are.",
+    )
+    ssl_certfile: Path | None = Field(None, description="TLS certificate for `kidchat serve` to speak https itself.")
+    ssl_keyfile: Path | None = Field(None, description="The TLS certificate's private key.")
     child_link_hours: int = Field(
         168, ge=1, description="How long a new child link can be opened (once) before it expires unused."
     )
@@ -141,7 +150,7 @@ class Settings(BaseSettings):
         "", description="The address parents use (for links in e-mails). Empty: http://HOST:PORT."
     )
 
-    @field_validator("model_path", "model_path_ko", "chat_template", mode="before")
+    @field_validator("model_path", "model_path_ko", "chat_template", "ssl_certfile", "ssl_keyfile", mode="before")
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v
@@ -150,6 +159,10 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, v: object) -> object:
         return v.lower() if isinstance(v, str) else v
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
 
     @property
     def base_url(self) -> str:

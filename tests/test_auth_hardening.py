@@ -23,6 +23,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from server.access_log import RedactingFilter, redact
 from server.app import create_app
+from server.auth.deployment import DeploymentError
+from server.auth.secret import SecretKeyError, key_is_weak, resolve_secret_key
 from server.config import Settings
 from server.db.migrate import upgrade_head
 from server.db.models import AuthSession, Child, User
@@ -271,6 +273,22 @@ def test_failures_from_one_source_are_limited_across_addresses(settings: Setting
         assert login(client, "someone@example.com", PASSWORD) == 429
 
 
+def test_forwarded_client_address_counts_only_from_a_trusted_proxy(settings: Settings, safety: WordChecker) -> None:
+    limited = settings.model_copy(update={"login_max_failures_per_ip": 2, "forwarded_allow_ips": "testclient"})
+    with TestClient(create_app(limited, engine=ScriptedEngine(), safety=safety)) as client:
+        make_user(client.app.state.sessions, email="p@example.com")
+        for i in range(2):
+            token = csrf_of(client)
+            client.post("/login", data={"email": f"x{i}@example.com", "password": "nope nope nope", "csrf_token": token},
+                        headers={"x-forwarded-for": "203.0.113.7"})
+        token = csrf_of(client)
+        other_source = client.post(
+            "/login", data={"email": "p@example.com", "password": PASSWORD, "csrf_token": token},
+            headers={"x-forwarded-for": "198.51.100.9"}, follow_redirects=False,
+        )
+        assert other_source.status_code == 303  # a different client behind the proxy is not limited
+
+
 def test_sign_up_answers_for_taken_addresses_are_rate_limited(settings: Settings, safety: WordChecker) -> None:
     limited = settings.model_copy(update={"signups_per_ip_per_hour": 3})
     with TestClient(create_app(limited, engine=ScriptedEngine(), safety=safety)) as client:
@@ -369,11 +387,70 @@ def test_sign_up_by_email_answers_the_same_for_known_and_new_addresses(
         assert client.get("/signup/confirm/" + link.rsplit("/", 1)[1][:-2] + "xx").status_code == 404
 
 
+# -- finding 11: production ---------------------------------------------------------------------------
+def production(tmp_path: Path, database_url: str, **extra: object) -> Settings:
+    return Settings(env="production", secret_key=STRONG_KEY, data_dir=tmp_path, database_url=database_url, **extra)
+
+
+def test_a_key_of_identical_letters_or_a_sequence_is_refused(tmp_path: Path) -> None:
+    for weak in ("k" * 36, "k" * 80, "abcdefghijklmnopqrstuvwxyz0123456789", "0123456789abcdef" * 3):
+        assert key_is_weak(weak)
+        with pytest.raises(SecretKeyError):
+            resolve_secret_key(Settings(env="production", secret_key=weak, data_dir=tmp_path))
+    for strong in (secrets.token_urlsafe(24), secrets.token_urlsafe(64), secrets.token_hex(32)):
+        assert not key_is_weak(strong)
+
+
+def test_production_refuses_to_start_without_tls_settings(tmp_path: Path, database_url: str) -> None:
+    with pytest.raises(DeploymentError):
+        create_app(production(tmp_path, database_url), engine=ScriptedEngine(), safety=WordChecker())
+    with pytest.raises(DeploymentError):
+        create_app(production(tmp_path, database_url, forwarded_allow_ips="127.0.0.1", cookie_secure="never"),
+                   engine=ScriptedEngine(), safety=WordChecker())
+    with pytest.raises(DeploymentError):
+        create_app(production(tmp_path, database_url, forwarded_allow_ips="127.0.0.1", public_url="http://x.example"),
+                   engine=ScriptedEngine(), safety=WordChecker())
+    with pytest.raises(DeploymentError):
+        create_app(production(tmp_path, database_url, ssl_certfile=tmp_path / "cert.pem"),
+                   engine=ScriptedEngine(), safety=WordChecker())
+
+
+def test_production_cookies_are_always_secure_and_docs_are_off(tmp_path: Path, database_url: str) -> None:
+    settings = production(tmp_path, database_url, forwarded_allow_ips="10.0.0.1")
+    with TestClient(create_app(settings, engine=ScriptedEngine(), safety=WordChecker())) as client:
+        make_user(client.app.state.sessions, email="prod@example.com")
+        # Plain http from an untrusted address: the cookie still carries Secure (the browser drops it).
+        page = client.get("/login")
+        assert "Secure" in page.headers["set-cookie"]
+        token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        client.cookies.set("kidchat_csrf", page.headers["set-cookie"].split("kidchat_csrf=", 1)[1].split(";", 1)[0])
+        response = client.post("/login", data={"email": "prod@example.com", "password": PASSWORD, "csrf_token": token},
+                               follow_redirects=False)
+        assert response.status_code == 303
+        cookies = response.headers.get_list("set-cookie")
+        assert cookies and all("Secure" in c for c in cookies)
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert client.get(path).status_code == 404, path
+
+
+def test_docs_stay_on_outside_production(anon_client: TestClient) -> None:
+    assert anon_client.get("/openapi.json").status_code == 200
+
+
+def test_forwarded_proto_is_trusted_only_from_the_configured_proxy(settings: Settings, safety: WordChecker) -> None:
+    https = {"x-forwarded-proto": "https"}
+    with TestClient(create_app(settings, engine=ScriptedEngine(), safety=safety)) as untrusted:
+        assert "Secure" not in untrusted.get("/login", headers=https).headers["set-cookie"]
+    trusted = settings.model_copy(update={"forwarded_allow_ips": "testclient"})
+    with TestClient(create_app(trusted, engine=ScriptedEngine(), safety=safety)) as behind_proxy:
+        assert "Secure" in behind_proxy.get("/login", headers=https).headers["set-cookie"]
+
+
 def test_serve_turns_uvicorns_access_log_off_and_redacts_every_line() -> None:
     from server.cli import uvicorn_options
 
     options = uvicorn_options(Settings())
-    assert options["access_log"] is False
+    assert options["access_log"] is False and options["proxy_headers"] is False
     handler = options["log_config"]["handlers"]["default"]
     assert handler["filters"] == ["redact"]
     with pytest.raises(ValueError):
