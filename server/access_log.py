@@ -5,8 +5,8 @@ writes the full request line (`GET /c/<token>`, `GET /parent/children/<id>?q=<se
 the websockets library logs every frame's text. So `kidchat serve` turns uvicorn's access log off and logs
 requests here instead: method, path with secret segments replaced, never the query string, status and
 time. Every other line, from any logger, passes `RedactingFilter` on its way to the handler (see
-`log_config`): query strings, secret path segments and websocket frame payloads are replaced by
-`[redacted]`, tracebacks included.
+`log_config`): query strings, secret path segments, websocket frame payloads and credential headers
+(cookies, authorization) are replaced by `[redacted]`, tracebacks included.
 """
 
 from __future__ import annotations
@@ -32,10 +32,17 @@ _SECRET_SEGMENT = re.compile(
 _QUERY = re.compile(r"(/[^\s?#\"']*)\?[^\s\"'#]+")
 # websockets' debug lines for data frames: "< TEXT '{\"type\":\"message\",\"text\":...}' [42 bytes]".
 _FRAME = re.compile(r"^([<>] (?:TEXT|BINARY|CONT))\b.*$", re.DOTALL)
+# ... and for the handshake's headers: "< cookie: kidchat_child=<session token>".
+_SECRET_HEADER = re.compile(
+    r"^([<>] (?:cookie|set-cookie|authorization|proxy-authorization|x-csrf-token|x-api-key)):.*$",
+    re.DOTALL | re.IGNORECASE,
+)
+
 
 def redact(text: str) -> str:
     """`text` with secret path segments, query strings and frame payloads replaced."""
     text = _FRAME.sub(rf"\1 {REDACTED}", text)
+    text = _SECRET_HEADER.sub(rf"\1: {REDACTED}", text)
     text = _SECRET_SEGMENT.sub(rf"\1{REDACTED}", text)
     return _QUERY.sub(rf"\1?{REDACTED}", text)
 

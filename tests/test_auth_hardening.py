@@ -193,6 +193,7 @@ def test_the_redacting_filter_covers_uvicorn_and_websockets_lines() -> None:
     )
     assert redact('< TEXT \'{"type":"message","text":"my words"}\' [41 bytes]') == "< TEXT [redacted]"
     assert redact("> TEXT '{\"type\":\"delta\"}' [17 bytes]") == "> TEXT [redacted]"
+    assert redact(f"< cookie: kidchat_child={token}; kidchat_lang=en") == "< cookie: [redacted]"
     assert redact(redact(f"GET /c/{token} HTTP/1.1")) == "GET /c/[redacted] HTTP/1.1"  # idempotent
     assert redact("Is this fine? yes") == "Is this fine? yes"
     record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
