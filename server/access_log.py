@@ -22,8 +22,8 @@ log = logging.getLogger("kidchat.access")
 
 REDACTED = "[redacted]"
 # Paths whose last segment is a bearer secret: the child link signs a device in, the sign-up link makes
-# an account (server/auth/signup.py).
-SECRET_PATH_PREFIXES = ("/c/", "/signup/confirm/")
+# an account (server/auth/signup.py), the sign-in link logs in (server/auth/login_link.py).
+SECRET_PATH_PREFIXES = ("/c/", "/signup/confirm/", "/login/link/")
 
 _SECRET_SEGMENT = re.compile(
     "(" + "|".join(re.escape(p) for p in SECRET_PATH_PREFIXES) + r")[^\s/?#\"'\[\]]+"

@@ -18,6 +18,7 @@ from server.access_log import AccessLog
 from server.auth.csrf import CsrfSigner
 from server.auth.deployment import check_deployment
 from server.auth.devices import DeviceCookies
+from server.auth.login_link import LoginLinks
 from server.auth.secret import resolve_secret_key
 from server.auth.signup import SignupLinks
 from server.chat.service import ChatService
@@ -34,6 +35,7 @@ from server.pages.common import install_error_pages
 from server.pages.educators import router as educators_router
 from server.pages.filters import install_filters
 from server.pages.kids import router as kids_router
+from server.pages.login_link import router as login_link_router
 from server.pages.parents import router as parents_router
 from server.pages.parents_review import alerts_for_banner
 from server.pages.parents_review import router as review_router
@@ -152,6 +154,7 @@ def create_app(
     app.state.csrf = CsrfSigner(secret_key)
     app.state.devices = DeviceCookies(secret_key, settings.device_cookie_days)
     app.state.signup_links = SignupLinks(secret_key)
+    app.state.login_links = LoginLinks(secret_key)
     app.state.templates = Jinja2Templates(directory=str(WEB / "templates"))
     install_filters(app.state.templates.env, settings)
     install_error_pages(app)
@@ -162,6 +165,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     app.include_router(kids_router)
     app.include_router(auth_router)
+    app.include_router(login_link_router)
     app.include_router(parents_router)
     app.include_router(review_router)
     app.include_router(settings_router)

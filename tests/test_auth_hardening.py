@@ -328,6 +328,11 @@ def mailbox() -> Iterator[tuple[int, list]]:
         controller.stop()
 
 
+def without_csrf(html: str) -> str:
+    """A page without its CSRF tokens (they differ per browser and per second)."""
+    return re.sub(r'(name="csrf_token" value="|name="csrf-token" content=")[^"]*"', "", html)
+
+
 def wait_for(received: list, n: int) -> None:
     for _ in range(100):
         if len(received) >= n:
@@ -356,8 +361,7 @@ def test_sign_up_by_email_answers_the_same_for_known_and_new_addresses(
 
         known, new = sign_up("known@example.com"), sign_up("new@example.com")
         wait_for(received, 2)
-        strip = re.compile(r'name="csrf_token" value="[^"]*"')
-        assert (known.status_code, strip.sub("", known.text)) == (new.status_code, strip.sub("", new.text))
+        assert (known.status_code, without_csrf(known.text)) == (new.status_code, without_csrf(new.text))
         assert known.status_code == 200 and "Check your e-mail" in known.text
         assert known.headers.get("set-cookie", "").count("kidchat_session") == 0
         by_to = {m["To"]: body_of(m) for m in received}
@@ -386,6 +390,55 @@ def test_sign_up_by_email_answers_the_same_for_known_and_new_addresses(
         assert login(client, "new@example.com", "a long family password") == 303
         # A forged or altered link does nothing.
         assert client.get("/signup/confirm/" + link.rsplit("/", 1)[1][:-2] + "xx").status_code == 404
+
+
+def test_an_emailed_sign_in_link_gets_the_owner_in_from_a_new_browser_during_a_lockout(
+    settings: Settings, safety: WordChecker, mailbox: tuple[int, list]
+) -> None:
+    port, received = mailbox
+    mail = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port, "public_url": "https://k.example"})
+    with TestClient(create_app(mail, engine=ScriptedEngine(), safety=safety)) as app_client:
+        app = app_client.app
+        email = "locked@example.com"
+        make_user(app.state.sessions, email=email)
+        attacker = TestClient(app)
+        for _ in range(5):
+            login(attacker, email, "guess guess guess")
+        owner = TestClient(app)  # a browser the owner never used: locked like the attacker's
+        assert login(owner, email, PASSWORD) == 429
+        assert 'formaction="/login/link"' in owner.get("/login").text
+
+        def ask(client: TestClient, address: str):  # type: ignore[no-untyped-def]
+            return client.post("/login/link", data={"email": address, "csrf_token": csrf_of(client)})
+
+        known, unknown = ask(owner, email), ask(attacker, "nobody@example.com")
+        wait_for(received, 2)
+        assert (known.status_code, without_csrf(known.text)) == (unknown.status_code, without_csrf(unknown.text))
+        by_to = {m["To"]: body_of(m) for m in received}
+        assert "/login/link/" not in by_to["nobody@example.com"]
+        link = re.search(r"https://k\.example(/login/link/\S+)", by_to[email]).group(1)
+
+        page = owner.get(link)  # a page with a button: fetching the link spends nothing
+        assert page.status_code == 200 and owner.get(link).status_code == 200
+        token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        used = owner.post(link, data={"csrf_token": token}, follow_redirects=False)
+        assert used.status_code == 303 and used.headers["location"] == "/parent"
+        assert owner.get("/parent", follow_redirects=False).status_code == 200
+        assert owner.post(link, data={"csrf_token": token}, follow_redirects=False).status_code == 404  # once
+        # The browser is a known device now: its password works while the lockout lasts elsewhere.
+        owner.cookies.delete("kidchat_session")
+        assert login(owner, email, PASSWORD) == 303
+        assert login(attacker, email, PASSWORD) == 429
+        # Links are limited per address: three an hour.
+        assert ask(attacker, email).status_code == 200
+        assert ask(attacker, email).status_code == 200
+        assert ask(attacker, email).status_code == 429
+        assert attacker.get("/login/link/" + link.rsplit("/", 1)[1][:-2] + "xx").status_code == 404
+
+
+def test_no_sign_in_links_without_smtp(anon_client: TestClient) -> None:
+    assert 'formaction="/login/link"' not in anon_client.get("/login").text
+    assert anon_client.post("/login/link", data={"email": "a@example.com", "csrf_token": csrf_of(anon_client)}).status_code == 404
 
 
 # -- finding 11: production ---------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """Children's words, child-link tokens, search terms, passwords and session cookies never reach a log.
 
 A real server (uvicorn in a child process, started with `kidchat serve`'s own uvicorn options, at debug
-level, on the scripted engine) is driven over HTTP and the websocket the way a family uses it: a parent
-signs up (by e-mail, through a local SMTP server) and adds a child, the child link is opened (and opened again, and a made-up one), the child chats
-(a plain message, a blocked one, a disclosure, Korean), the parent searches the transcripts and logs in
-with a wrong password. Then every line the process wrote, on stdout and stderr, from every logger, is
-searched for every secret it was sent: none may appear, in plain or URL-encoded form.
+level, on the scripted engine, with a local SMTP server) is driven over HTTP and the websocket the way a
+family uses it: a parent signs up by e-mail and adds a child; the child link is opened (and again, and a
+made-up one); the child chats (a plain message, a blocked one, a disclosure, Korean, a lone surrogate);
+the parent searches the transcripts; a new browser fails a login and then signs in with an e-mailed
+link. Then every line the process wrote, on stdout and stderr, from every logger, is searched for every
+secret it was sent: none may appear, in plain or URL-encoded form.
 """
 
 from __future__ import annotations
@@ -189,6 +190,18 @@ def test_no_log_line_holds_a_message_token_search_term_or_password(live) -> None
     wrong = f"wrong guess {tag}"
     secrets_sent.append(wrong)
     assert stranger.post("/login", data={"email": email, "password": wrong, "csrf_token": csrf(stranger, "/login")}).status_code == 400
+    # The e-mailed sign-in link, asked for from a new browser, opened and used.
+    assert stranger.post("/login/link", data={"email": email, "csrf_token": csrf(stranger, "/login")}).status_code == 200
+    login_link = None
+    for _ in range(100):
+        bodies = [m.get_payload(decode=True).decode("utf-8") for m in mails]
+        found = [re.search(rf"{re.escape(base)}(/login/link/\S+)", b) for b in bodies]
+        if any(found):
+            login_link = next(f for f in found if f).group(1)
+            break
+        time.sleep(0.05)
+    secrets_sent.append(login_link.rsplit("/", 1)[1])
+    assert stranger.post(login_link, data={"csrf_token": csrf(stranger, login_link)}).status_code == 303
     for client in (parent, kid, stranger):
         client.close()
 
@@ -196,7 +209,7 @@ def test_no_log_line_holds_a_message_token_search_term_or_password(live) -> None
     log = log_path.read_text(encoding="utf-8", errors="replace")
     # The log is really there: requests, the websocket and the redacted child link are in it.
     assert "POST /signup" in log and "GET /c/[redacted] HTTP/1.1" in log and "POST /signup/confirm/[redacted]" in log and '"WebSocket /ws/chat" [accepted]' in log
-    assert f"GET /parent/children/{child_id} HTTP/1.1" in log
+    assert f"GET /parent/children/{child_id} HTTP/1.1" in log and "POST /login/link/[redacted]" in log
     # Debug level: the websocket's handshake and frames were logged, without cookies or text.
     assert "< TEXT [redacted]" in log and "< cookie: [redacted]" in log
     lowered = log.lower()

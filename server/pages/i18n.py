@@ -94,6 +94,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The account for {name} ({email}) needs only a password now.",
         "{name}({email}) 님의 계정에 이제 비밀번호만 정하면 돼요.",
     ),
+    # the e-mailed sign-in link (server/auth/login_link.py)
+    "login_link_button": ("E-mail me a sign-in link", "로그인 링크를 이메일로 받기"),
+    "login_link_sent_title": ("Check your e-mail", "이메일을 확인해 주세요"),
+    "login_link_sent": (
+        "We sent an e-mail to the address you gave. If it has an account, the e-mail holds a sign-in link "
+        "that works once, for 15 minutes.",
+        "적어 주신 주소로 이메일을 보냈어요. 그 주소로 된 계정이 있으면, 15분 동안 한 번 쓸 수 있는 로그인 링크가 "
+        "들어 있어요.",
+    ),
+    "login_link_mail_subject": ("sign in", "로그인"),
+    "login_link_mail": (
+        "Someone (we hope you) asked to sign in to kidchat with this address. This link signs you in, once, "
+        "within 15 minutes. If it was not you, ignore this e-mail; your password still works:",
+        "누군가(아마 당신) 이 주소로 키드챗에 로그인하려고 했어요. 이 링크로 15분 안에 한 번 로그인할 수 있어요. "
+        "본인이 아니라면 이 이메일은 무시하세요. 비밀번호는 그대로예요:",
+    ),
+    "login_link_mail_none": (
+        "Someone (we hope you) asked to sign in to kidchat with this address, but it has no account. You "
+        "can create one here; if it was not you, nothing has changed:",
+        "누군가(아마 당신) 이 주소로 키드챗에 로그인하려고 했지만, 이 주소로 된 계정이 없어요. 여기에서 만들 수 "
+        "있어요. 본인이 아니라면 아무것도 바뀌지 않았어요:",
+    ),
+    "login_link_title": ("Sign in", "로그인"),
+    "login_link_text": ("This link signs this browser in, once.", "이 링크로 이 브라우저에서 한 번 로그인할 수 있어요."),
+    "login_link_go": ("Sign in", "로그인"),
+    "login_link_invalid_title": ("This link does not work", "이 링크는 쓸 수 없어요"),
+    "login_link_invalid": (
+        "This sign-in link was used already or is too old. Ask for a new one on the login page.",
+        "이 로그인 링크는 이미 썼거나 너무 오래되었어요. 로그인 페이지에서 새 링크를 받아 주세요.",
+    ),
     "signup_link_invalid_title": ("This link does not work", "이 링크는 쓸 수 없어요"),
     "signup_link_invalid": (
         "This sign-up link is too old or not valid. Sign up again to get a new one.",
