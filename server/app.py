@@ -12,14 +12,20 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from server.access_log import AccessLog
 from server.auth.csrf import CsrfSigner
+from server.auth.deployment import check_deployment
+from server.auth.devices import DeviceCookies
+from server.auth.login_link import LoginLinks
 from server.auth.secret import resolve_secret_key
+from server.auth.signup import SignupLinks
 from server.chat.service import ChatService
 from server.chat.ws import router as ws_router
 from server.config import Settings
 from server.db import repo
-from server.db.session import make_engine, make_sessionmaker, transaction
+from server.db.session import make_engine, make_sessionmaker, private_dir, transaction
 from server.deps import child_info_loader
 from server.llm.base import Engine
 from server.notify import build_notifier
@@ -29,6 +35,7 @@ from server.pages.common import install_error_pages
 from server.pages.educators import router as educators_router
 from server.pages.filters import install_filters
 from server.pages.kids import router as kids_router
+from server.pages.login_link import router as login_link_router
 from server.pages.parents import router as parents_router
 from server.pages.parents_review import alerts_for_banner
 from server.pages.parents_review import router as review_router
@@ -92,6 +99,8 @@ def create_app(
     settings = settings or Settings()
     yaml_personas = load_personas(settings.personas_dir)  # strict: a bad persona file stops start-up
     secret_key = resolve_secret_key(settings)  # production refuses a missing or weak key here
+    check_deployment(settings)  # ... and to run without TLS settings
+    private_dir(settings.data_dir)  # var/: the database, the key and the models are this user's only
     now = clock or (lambda: datetime.now(UTC))
 
     @asynccontextmanager
@@ -140,18 +149,27 @@ def create_app(
                 notifier.close()
             db_engine.dispose()
 
-    app = FastAPI(title="kidchat", lifespan=lifespan)
+    # Production publishes no API documentation: /docs, /redoc and /openapi.json are 404 there.
+    docs = {} if not settings.production else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="kidchat", lifespan=lifespan, **docs)
     app.state.settings = settings
     app.state.clock = now
     app.state.background = set()  # running preview tasks, kept referenced until they finish
     app.state.csrf = CsrfSigner(secret_key)
+    app.state.devices = DeviceCookies(secret_key, settings.device_cookie_days)
+    app.state.signup_links = SignupLinks(secret_key)
+    app.state.login_links = LoginLinks(secret_key)
     app.state.templates = Jinja2Templates(directory=str(WEB / "templates"))
     install_filters(app.state.templates.env, settings)
     install_error_pages(app)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog)
+    if settings.forwarded_allow_ips:  # outermost: the log and the cookies see the client's address and scheme
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     app.include_router(kids_router)
     app.include_router(auth_router)
+    app.include_router(login_link_router)
     app.include_router(parents_router)
     app.include_router(review_router)
     app.include_router(settings_router)

@@ -56,13 +56,29 @@ def serve(host: str | None, port: int | None, upgrade: bool) -> None:
     if upgrade:
         upgrade_head(settings.resolved_database_url)
     app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        ws_max_size=settings.max_frame_bytes,
-    )
+    uvicorn.run(app, **uvicorn_options(settings))
+
+
+def uvicorn_options(settings: Settings) -> dict:
+    """How kidchat runs uvicorn (also used by the tests that run a real server).
+
+    uvicorn's own access log is off: it writes query strings and child-link tokens. kidchat's
+    (server/access_log.py) replaces it, and every line passes the redacting filter. Forwarded headers are
+    handled inside the app (KIDCHAT_FORWARDED_ALLOW_IPS), so uvicorn trusts none itself."""
+    from server.access_log import log_config
+
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": log_config(settings.log_level),
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+        "ssl_certfile": str(settings.ssl_certfile) if settings.ssl_certfile else None,
+        "ssl_keyfile": str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        "ws_max_size": settings.max_frame_bytes,
+    }
 
 
 @main.group()

@@ -90,7 +90,11 @@ class Settings(BaseSettings):
     personas_dir: Path = Field(ROOT / "personas", description="Folder of persona YAML files.")
     max_message_chars: int = Field(500, description="Longest child message accepted, in characters.")
     max_frame_bytes: int = Field(65536, description="Largest websocket frame the server reads.")
-    log_level: str = Field("info", description="Log level; message text is never logged at any level.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info",
+        description="Log level; message text, child-link tokens and query strings are never logged at any "
+        "level. ('trace' is not offered: uvicorn's trace logs whole ASGI scopes, cookies included.)",
+    )
 
     # -- accounts, sessions, parents' and educators' pages (docs/accounts.md) --------------------------
     env: Literal["dev", "test", "production"] = Field(
@@ -104,14 +108,39 @@ class Settings(BaseSettings):
         "(dev/test only).",
     )
     cookie_secure: Literal["auto", "always", "never"] = Field(
-        "auto", description="Secure flag on cookies: 'auto' sets it when the request came over https."
+        "auto",
+        description="Secure flag on cookies: 'auto' sets it when the request came over https (always in "
+        "production, which refuses 'never').",
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Addresses (comma-separated IPs or networks; '*' for any) of the TLS proxy in front of "
+        "kidchat whose X-Forwarded-For and X-Forwarded-Proto headers are trusted. Empty: none are.",
+    )
+    ssl_certfile: Path | None = Field(None, description="TLS certificate for `kidchat serve` to speak https itself.")
+    ssl_keyfile: Path | None = Field(None, description="The TLS certificate's private key.")
+    child_link_hours: int = Field(
+        168, ge=1, description="How long a new child link can be opened (once) before it expires unused."
+    )
+    device_cookie_days: int = Field(
+        180, ge=1,
+        description="How long a browser that logged in stays a known device for that account: its failed "
+        "logins count against the device only, so guesses from elsewhere cannot lock the owner out.",
     )
     adult_session_hours: int = Field(168, ge=1, description="How long a parent's or educator's login lasts.")
     child_session_days: int = Field(365, ge=1, description="How long a device opened with a child link stays signed in.")
-    login_max_failures: int = Field(5, ge=1, description="Failed logins per e-mail address within the window.")
+    login_max_failures: int = Field(
+        5, ge=1,
+        description="Failed logins per e-mail address from unknown browsers within the window (and per "
+        "known device).",
+    )
     login_max_failures_per_ip: int = Field(30, ge=1, description="Failed logins per client address within the window.")
     login_window_minutes: int = Field(15, ge=1, description="The window for counting failed logins.")
-    signups_per_ip_per_hour: int = Field(20, ge=1, description="New parent accounts from one address per hour.")
+    signups_per_ip_per_hour: int = Field(
+        20, ge=1,
+        description="Sign-up attempts from one client address per hour that reach the address check "
+        "(new accounts and addresses that have one).",
+    )
     default_timezone: str = Field(
         "UTC", description="Time zone for a child's quiet hours and daily limit when the form sends none."
     )
@@ -129,10 +158,19 @@ class Settings(BaseSettings):
         "", description="The address parents use (for links in e-mails). Empty: http://HOST:PORT."
     )
 
-    @field_validator("model_path", "model_path_ko", "chat_template", mode="before")
+    @field_validator("model_path", "model_path_ko", "chat_template", "ssl_certfile", "ssl_keyfile", mode="before")
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.lower() if isinstance(v, str) else v
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
 
     @property
     def base_url(self) -> str:

@@ -64,7 +64,7 @@ class EmailNotifier:
             if parent is None or child is None:
                 return 0
             message = self.compose(parent.email, child.name, alert.category, alert.conversation_id)
-            self._deliver(message)
+            self.deliver(message)
             alert.notified_at = self.clock()
         return 1
 
@@ -88,7 +88,8 @@ class EmailNotifier:
         )
         return message
 
-    def _deliver(self, message: EmailMessage) -> None:
+    def deliver(self, message: EmailMessage) -> None:
+        """Send one message now (on the calling thread)."""
         s = self.settings
         with self.smtp_factory(s.smtp_host, s.smtp_port, timeout=15) as smtp:
             if s.smtp_security == "starttls":

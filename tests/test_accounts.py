@@ -126,7 +126,7 @@ def test_secret_key_rules(tmp_path) -> None:
         resolve_secret_key(Settings(env="production", data_dir=tmp_path))
     with pytest.raises(SecretKeyError):
         resolve_secret_key(Settings(env="production", secret_key="change-me", data_dir=tmp_path))
-    strong = "k" * 40
+    strong = "Qm7vT2xK9pLw4RzN8cYb3HfJ6dGs1AeU5nV0"  # 36 random characters ("k" * 40 is refused: test_auth_hardening)
     assert resolve_secret_key(Settings(env="production", secret_key=strong, data_dir=tmp_path)) == strong
     first = resolve_secret_key(Settings(env="dev", data_dir=tmp_path))
     assert len(first) >= 32

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from server.auth.tokens import new_token, token_hash
@@ -73,6 +73,23 @@ def child_by_link(session: Session, token: str) -> Child | None:
     return session.scalar(select(Child).where(Child.link_token_hash == token_hash(token)))
 
 
+def spend_child_link(session: Session, token: str, now: datetime, lifetime: timedelta) -> Child | None:
+    """The child whose link this is, when the link is unused and younger than `lifetime`; the link is spent
+    either way (it opens once). One conditional UPDATE spends it, so of two devices racing with the same
+    link only one gets the child."""
+    digest = token_hash(token)
+    child = session.scalar(select(Child).where(Child.link_token_hash == digest))
+    if child is None:
+        return None
+    created = _aware(child.link_created_at) if child.link_created_at else None
+    spent = session.execute(
+        update(Child).where(Child.id == child.id, Child.link_token_hash == digest).values(link_token_hash=None)
+    )
+    if spent.rowcount != 1 or created is None or created + lifetime <= now:
+        return None
+    return child
+
+
 # -- sessions -----------------------------------------------------------------------------------------
 def open_session(
     session: Session, *, kind: str, now: datetime, lifetime: timedelta, user_id: str | None = None,
@@ -108,6 +125,9 @@ def close_session(session: Session, token: str | None) -> None:
 
 
 def close_child_sessions(session: Session, child_id: str) -> int:
+    """Sign every device of the child out, and spend the child's link if it was never opened (a link
+    copied before the sign-out must not sign a device back in). Returns the sessions ended."""
+    session.execute(update(Child).where(Child.id == child_id).values(link_token_hash=None))
     result = session.execute(delete(AuthSession).where(AuthSession.child_id == child_id))
     return result.rowcount or 0
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic.config import Config
-from sqlalchemy.engine import make_url
 
 from alembic import command
+from server.db.session import prepare_sqlite_file
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -19,14 +19,8 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def _ensure_sqlite_folder(database_url: str) -> None:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-
-
 def upgrade_head(database_url: str, revision: str = "head") -> None:
-    _ensure_sqlite_folder(database_url)
+    prepare_sqlite_file(database_url)  # a first migration creates the file: 0600, never world-readable
     command.upgrade(alembic_config(database_url), revision)
 
 

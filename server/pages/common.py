@@ -25,9 +25,12 @@ def interface_language(request: Request) -> str:
 
 
 def is_secure(request: Request) -> bool:
-    mode = request.app.state.settings.cookie_secure
-    if mode != "auto":
-        return mode == "always"
+    """Production: always (it refuses to start without TLS settings, server/auth/deployment.py)."""
+    settings = request.app.state.settings
+    if settings.production or settings.cookie_secure == "always":
+        return True
+    if settings.cookie_secure == "never":
+        return False
     return request.url.scheme in ("https", "wss")
 
 

@@ -66,6 +66,69 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "err_email": ("Enter an e-mail address like name@example.com.", "name@example.com 같은 이메일 주소를 써 주세요."),
     "err_email_taken": ("There is already an account with this address.", "이 주소로 된 계정이 이미 있어요."),
+    # sign-up by e-mail (when kidchat can send e-mail: server/auth/signup.py)
+    "signup_by_email_hint": (
+        "We will send a link to this address; you choose your password on the page it opens.",
+        "이 주소로 링크를 보내 드려요. 링크가 여는 페이지에서 비밀번호를 정해요.",
+    ),
+    "signup_sent_title": ("Check your e-mail", "이메일을 확인해 주세요"),
+    "signup_sent": (
+        "We sent an e-mail to the address you gave. Follow it to finish (it works for 24 hours).",
+        "적어 주신 주소로 이메일을 보냈어요. 이메일을 따라 마무리해 주세요(24시간 동안 쓸 수 있어요).",
+    ),
+    "signup_mail_subject": ("your parent account", "부모 계정"),
+    "signup_mail_new": (
+        "Someone (we hope you) asked for a kidchat parent account with this address. To create it, open this "
+        "link within 24 hours and choose a password. If it was not you, ignore this e-mail:",
+        "누군가(아마 당신) 이 주소로 키드챗 부모 계정을 만들려고 했어요. 계정을 만들려면 24시간 안에 이 링크를 열고 "
+        "비밀번호를 정하세요. 본인이 아니라면 이 이메일은 무시하세요:",
+    ),
+    "signup_mail_known": (
+        "Someone (we hope you) asked for a kidchat parent account with this address, but it already has "
+        "one. Log in here; if it was not you, nothing has changed:",
+        "누군가(아마 당신) 이 주소로 키드챗 부모 계정을 만들려고 했지만, 이 주소로 된 계정이 이미 있어요. 여기에서 "
+        "로그인하세요. 본인이 아니라면 아무것도 바뀌지 않았어요:",
+    ),
+    "signup_confirm_title": ("Finish your account", "계정 마무리하기"),
+    "signup_confirm_text": (
+        "The account for {name} ({email}) needs only a password now.",
+        "{name}({email}) 님의 계정에 이제 비밀번호만 정하면 돼요.",
+    ),
+    # the e-mailed sign-in link (server/auth/login_link.py)
+    "login_link_button": ("E-mail me a sign-in link", "로그인 링크를 이메일로 받기"),
+    "login_link_sent_title": ("Check your e-mail", "이메일을 확인해 주세요"),
+    "login_link_sent": (
+        "We sent an e-mail to the address you gave. If it has an account, the e-mail holds a sign-in link "
+        "that works once, for 15 minutes.",
+        "적어 주신 주소로 이메일을 보냈어요. 그 주소로 된 계정이 있으면, 15분 동안 한 번 쓸 수 있는 로그인 링크가 "
+        "들어 있어요.",
+    ),
+    "login_link_mail_subject": ("sign in", "로그인"),
+    "login_link_mail": (
+        "Someone (we hope you) asked to sign in to kidchat with this address. This link signs you in, once, "
+        "within 15 minutes. If it was not you, ignore this e-mail; your password still works:",
+        "누군가(아마 당신) 이 주소로 키드챗에 로그인하려고 했어요. 이 링크로 15분 안에 한 번 로그인할 수 있어요. "
+        "본인이 아니라면 이 이메일은 무시하세요. 비밀번호는 그대로예요:",
+    ),
+    "login_link_mail_none": (
+        "Someone (we hope you) asked to sign in to kidchat with this address, but it has no account. You "
+        "can create one here; if it was not you, nothing has changed:",
+        "누군가(아마 당신) 이 주소로 키드챗에 로그인하려고 했지만, 이 주소로 된 계정이 없어요. 여기에서 만들 수 "
+        "있어요. 본인이 아니라면 아무것도 바뀌지 않았어요:",
+    ),
+    "login_link_title": ("Sign in", "로그인"),
+    "login_link_text": ("This link signs this browser in, once.", "이 링크로 이 브라우저에서 한 번 로그인할 수 있어요."),
+    "login_link_go": ("Sign in", "로그인"),
+    "login_link_invalid_title": ("This link does not work", "이 링크는 쓸 수 없어요"),
+    "login_link_invalid": (
+        "This sign-in link was used already or is too old. Ask for a new one on the login page.",
+        "이 로그인 링크는 이미 썼거나 너무 오래되었어요. 로그인 페이지에서 새 링크를 받아 주세요.",
+    ),
+    "signup_link_invalid_title": ("This link does not work", "이 링크는 쓸 수 없어요"),
+    "signup_link_invalid": (
+        "This sign-up link is too old or not valid. Sign up again to get a new one.",
+        "이 가입 링크는 너무 오래되었거나 쓸 수 없어요. 다시 가입하면 새 링크를 받을 수 있어요.",
+    ),
     "err_password_short": ("Use at least 10 characters.", "10자 이상으로 해 주세요."),
     "err_password_long": ("Use at most 256 characters.", "256자 이하로 해 주세요."),
     "err_password_email": ("The password must not be your e-mail address.", "비밀번호가 이메일 주소와 같으면 안 돼요."),
@@ -104,12 +167,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "copied": ("Copied", "복사했어요"),
     "open_here": ("Open on this device", "이 기기에서 열기"),
     "child_link_once": (
-        "This link is shown only now. You can make a new one at any time; the old one then stops working.",
-        "이 링크는 지금만 보여요. 언제든 새 링크를 만들 수 있고, 그러면 예전 링크는 더 이상 쓸 수 없어요.",
+        "This link is shown only now, and it opens once: the device that opens it stays signed in. You can "
+        "make a new one at any time; the old one then stops working.",
+        "이 링크는 지금만 보이고, 한 번만 열 수 있어요. 링크를 연 기기는 계속 로그인되어 있어요. 언제든 새 링크를 "
+        "만들 수 있고, 그러면 예전 링크는 더 이상 쓸 수 없어요.",
     ),
     "new_link": ("New child link", "새 링크 만들기"),
     "sign_out_devices": ("Sign out child's devices", "아이 기기 로그아웃"),
-    "done_signed_out": ("Every device of this child is signed out.", "이 아이의 모든 기기를 로그아웃했어요."),
+    "done_signed_out": (
+        "Every device of this child is signed out, and an unused link no longer works. Make a new link to "
+        "sign a device in again.",
+        "이 아이의 모든 기기를 로그아웃했고, 아직 열지 않은 링크도 더 이상 쓸 수 없어요. 기기를 다시 연결하려면 "
+        "새 링크를 만드세요.",
+    ),
     "done_settings_saved": ("Settings saved.", "설정을 저장했어요."),
     "done_deleted_conversations": ("All conversations were deleted.", "모든 대화를 삭제했어요."),
     "search_label": ("Search in the conversations", "대화에서 찾기"),
