@@ -1,6 +1,9 @@
 """The token path of a turn: run the model off the event loop, hold text back until a sentence ends,
 check each sentence (alone and with the reply so far) and only then send it; on a stopped sentence, stop
-the model and send the persona's redirect instead."""
+the model and send the persona's redirect instead.
+
+What is sent is exactly what is stored: whitespace between sentences (a paragraph break) goes out with the
+sentence after it, and a break with nothing after it goes nowhere."""
 
 from __future__ import annotations
 
@@ -83,6 +86,7 @@ async def stream_checked_reply(
     job = loop.run_in_executor(model_worker, worker)
     gate = SentenceGate()
     shown = ""  # checked text the child has seen
+    gap: list[str] = []  # whitespace after the last sentence: sent with the next one, if one comes
     raw = ""  # everything the model said
     ttft_ms: int | None = None
     blocked: Verdict | None = None
@@ -102,10 +106,12 @@ async def stream_checked_reply(
                 pieces = pieces[1:]
             if pieces:
                 pieces = [pieces[0].lstrip(), *pieces[1:]]
-        sentence = "".join(pieces)
-        if not sentence.strip():
-            shown += sentence
+        if not "".join(pieces).strip():  # a line break between sentences: it goes out with the next one
+            gap.extend(p for p in pieces if p)
             return True
+        pieces = [*gap, *pieces]
+        gap.clear()
+        sentence = "".join(pieces)
         # off the event loop: a sentence the n-grams are unsure about gets the encoder's look (~10 ms)
         verdict = await asyncio.to_thread(judge, shown, sentence)
         if not verdict.allowed:
