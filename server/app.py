@@ -53,7 +53,13 @@ log = logging.getLogger("kidchat")
 
 
 def build_engine(settings: Settings) -> Engine:
-    """The llama.cpp engine(s): one GGUF for every language, or one per language (the defaults)."""
+    """The llama.cpp engine(s): one GGUF for every language, or one per language (the defaults); or, for
+    tests that run a real `kidchat serve`, the scripted engine KIDCHAT_SCRIPTED_ENGINE describes."""
+    if settings.scripted_engine is not None:  # never in production: Settings refuses it there
+        from server.llm.fake import ScriptedEngine
+
+        log.warning("serving the scripted test engine (KIDCHAT_SCRIPTED_ENGINE), not a model")
+        return ScriptedEngine(settings.scripted_engine.scripts, delay=settings.scripted_engine.delay)
     from server.llm.default_model import served_models
     from server.llm.llama import LlamaEngine
     from server.llm.routed import RoutedEngine

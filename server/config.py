@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +25,13 @@ def auto_threads() -> int:
     except OSError:
         busy = 0.0
     return max(1, min(cores, cores - int(busy + 0.5)))
+
+
+class ScriptedEngineSpec(BaseModel):
+    """KIDCHAT_SCRIPTED_ENGINE: the scripted engine of server/llm/fake.py instead of llama.cpp (tests only)."""
+
+    scripts: list[list[str]] = Field(default_factory=list, description="One list of pieces per reply, in order.")
+    delay: float = Field(0.0, ge=0, description="Seconds between pieces, so a test can act mid-reply.")
 
 
 class Settings(BaseSettings):
@@ -157,6 +164,18 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "", description="The address parents use (for links in e-mails). Empty: http://HOST:PORT."
     )
+
+    scripted_engine: ScriptedEngineSpec | None = Field(
+        None,
+        description='Tests only (refused in production): serve a scripted engine instead of a model, as JSON, '
+        'e.g. {"delay": 0.05, "scripts": [["Hello", "!"]]}; used by tests that run a real `kidchat serve`.',
+    )
+
+    @model_validator(mode="after")
+    def _no_scripted_engine_in_production(self) -> Settings:
+        if self.env == "production" and self.scripted_engine is not None:
+            raise ValueError("KIDCHAT_SCRIPTED_ENGINE is for tests only; production serves a real model")
+        return self
 
     @field_validator("model_path", "model_path_ko", "chat_template", "ssl_certfile", "ssl_keyfile", mode="before")
     @classmethod

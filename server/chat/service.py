@@ -4,10 +4,12 @@ Order of work in a turn (each step's data is committed before the next starts):
 1. the safety stage judges the child's message (personal details are masked here);
 2. the child's message is committed;
 3. blocked -> the persona's redirect is committed and sent, and the model is never called;
-4. else a 'pending' reply row is committed, the turn waits for the model (turns queue in order on the
-   one model worker), tokens stream through the sentence gate, each sentence is checked (alone and with
-   the reply so far) and only then sent;
-5. the reply row is updated with what the child saw, its status, tokens and timings.
+4. else a 'pending' reply row is committed (closing this conversation's earlier replies that a failed turn
+   left 'pending'), the turn waits for the model (turns queue in order on the one model worker), tokens
+   stream through the sentence gate, each sentence is checked (alone and with the reply so far), committed
+   to the reply row, and only then sent: a crash (even kill -9) keeps everything the child saw;
+5. the reply row is updated with its status, tokens and timings (and the flag, when the safety stage
+   stopped the reply); only then do the frames that end the reply (a redirect, an error) go out.
 """
 
 from __future__ import annotations
@@ -107,6 +109,9 @@ class ChatService:
         self.max_reply_tokens = max_reply_tokens
         # The one model runs one generation at a time; a single worker thread is the queue (FIFO).
         self._model_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kidchat-model")
+        # Replies this process is writing now; any other 'pending' reply was left by a turn that failed.
+        self._writing: set[str] = set()
+        self._writing_lock = threading.Lock()
 
     def close(self) -> None:
         self._model_worker.shutdown(wait=True, cancel_futures=True)
@@ -230,12 +235,18 @@ class ChatService:
     def _store_child_and_prepare(
         self, conversation_id: str, persona: Persona, lang: str, verdict: Verdict
     ) -> tuple[GenerationRequest, str]:
+        with self._writing_lock:
+            writing = tuple(self._writing)
         with transaction(self.sessions) as s:
+            # A reply whose turn failed to finish (the database went away mid-reply) keeps what the child saw.
+            repo.close_pending_replies(s, conversation_id=conversation_id, keep=writing)
             repo.add_message(s, conversation_id, role="child", status="complete", **_safety_fields(verdict, "child"))
             history = repo.list_messages(s, conversation_id)
             reply = repo.add_message(s, conversation_id, role="assistant", text="", status="pending", model=self.engine.name)
             request = self.fit_prompt(persona, lang, history)
-            return request, reply.id
+        with self._writing_lock:
+            self._writing.add(reply.id)
+        return request, reply.id
 
     def fit_prompt(self, persona: Persona, lang: str, history: list[Message]) -> GenerationRequest:
         """System prompt + as much recent history as fits; oldest turns go first, the system prompt never."""
@@ -271,16 +282,29 @@ class ChatService:
         *,
         age: int | None = None,
     ) -> TurnOutcome:
-        r = await stream_checked_reply(
-            self.engine, self._model_worker, self.safety, persona, lang, request, send, stop, started_at,
-            age=age, label=conversation_id,
-        )
-        alerts = await to_thread.run_sync(
-            self._finish_reply, conversation_id, reply_id, r.status, r.shown_text, r.withheld, r.blocked, r.stats,
-            r.ttft_ms, r.duration_ms,
-        )
+        async def persist(shown: str) -> None:
+            await to_thread.run_sync(self._store_shown, reply_id, shown)
+
+        try:
+            r = await stream_checked_reply(
+                self.engine, self._model_worker, self.safety, persona, lang, request, send, stop, started_at,
+                age=age, label=conversation_id, persist=persist,
+            )
+            alerts = await to_thread.run_sync(
+                self._finish_reply, conversation_id, reply_id, r.status, r.shown_text, r.withheld, r.blocked,
+                r.stats, r.ttft_ms, r.duration_ms,
+            )
+        finally:
+            with self._writing_lock:
+                self._writing.discard(reply_id)
         self._alerted(alerts)
+        for frame in r.ending_frames():  # the redirect (or the kind words) only once the outcome is stored
+            await send(frame)
         return TurnOutcome(reply_id, r.status, r.stats)
+
+    def _store_shown(self, reply_id: str, shown: str) -> None:
+        with transaction(self.sessions) as s:
+            repo.set_reply_text(s, reply_id, shown)
 
     async def preview(
         self, persona: Persona, turns: list[tuple[str, str]], text: str, send: Send, stop: threading.Event
@@ -302,6 +326,8 @@ class ChatService:
             self.engine, self._model_worker, self.safety, persona, lang, request, send, stop, started_at,
             age=None, label="preview",
         )
+        for frame in r.ending_frames():
+            await send(frame)
         return r.status
 
     def _finish_reply(

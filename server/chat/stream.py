@@ -1,6 +1,10 @@
 """The token path of a turn: run the model off the event loop, hold text back until a sentence ends,
-check each sentence (alone and with the reply so far) and only then send it; on a stopped sentence, stop
-the model and send the persona's redirect instead."""
+check each sentence (alone and with the reply so far), store it, and only then send it; on a stopped
+sentence, stop the model and end with the persona's redirect instead.
+
+What is sent is exactly what is stored: `persist` gets the whole checked reply so far before any piece of
+a new sentence goes out, so a crash keeps everything the child saw. Whitespace between sentences (a
+paragraph break) goes out with the sentence after it, and a break with nothing after it goes nowhere."""
 
 from __future__ import annotations
 
@@ -21,10 +25,14 @@ from server.safety.verdict import SafetyChecker, Verdict
 log = logging.getLogger("kidchat.chat")
 
 Send = Callable[[dict], Awaitable[None]]
+Persist = Callable[[str], Awaitable[None]]  # the checked reply so far -> stored (raises when it cannot be)
 
 
 @dataclass
 class Streamed:
+    """How a reply ended. The frames that end it (`ending_frames`) are the caller's to send, after it
+    stored this: the redirect, or the kind words for a failure."""
+
     status: str  # complete | interrupted | blocked
     shown_text: str  # what the child saw (the redirect, when blocked)
     withheld: str | None  # what the model said, when the safety stage stopped it (for parents only)
@@ -32,6 +40,16 @@ class Streamed:
     stats: GenerationStats
     ttft_ms: int | None
     duration_ms: int
+    lang: str = "en"
+    failed: bool = False  # the model crashed mid-reply
+    store_failed: bool = False  # a sentence could not be stored, so it was not sent and the model stopped
+
+    def ending_frames(self) -> list[dict]:
+        if self.blocked is not None:
+            return [{"type": "redirect", "text": self.shown_text, "category": self.blocked.category}]
+        if self.failed or self.store_failed:
+            return [{"type": "error", "code": "internal", "message": _internal_words(self.lang)}]
+        return []
 
 
 _END = object()
@@ -59,8 +77,10 @@ async def stream_checked_reply(
     *,
     age: int | None = None,
     label: str = "",
+    persist: Persist | None = None,
 ) -> Streamed:
-    """Run the model, check each sentence before it is sent, send the redirect when one is stopped."""
+    """Run the model; check each sentence, `persist` the reply with it, then send it. Sends deltas only:
+    the caller sends `ending_frames()` once it has stored the outcome."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
     stats = GenerationStats()
@@ -82,11 +102,13 @@ async def stream_checked_reply(
 
     job = loop.run_in_executor(model_worker, worker)
     gate = SentenceGate()
-    shown = ""  # checked text the child has seen
+    shown = ""  # checked text the child has seen (and that is stored)
+    gap: list[str] = []  # whitespace after the last sentence: sent with the next one, if one comes
     raw = ""  # everything the model said
     ttft_ms: int | None = None
     blocked: Verdict | None = None
     failed = False
+    store_failed = False
 
     def judge(shown: str, sentence: str) -> Verdict:
         """The sentence alone, then with what the child has already read."""
@@ -96,22 +118,32 @@ async def stream_checked_reply(
         return verdict
 
     async def release(pieces: list[str]) -> bool:
-        nonlocal shown, blocked
+        nonlocal shown, blocked, store_failed
         if not shown:  # a reply starts at its first visible character
             while pieces and not pieces[0].strip():
                 pieces = pieces[1:]
             if pieces:
                 pieces = [pieces[0].lstrip(), *pieces[1:]]
-        sentence = "".join(pieces)
-        if not sentence.strip():
-            shown += sentence
+        if not "".join(pieces).strip():  # a line break between sentences: it goes out with the next one
+            gap.extend(p for p in pieces if p)
             return True
+        pieces = [*gap, *pieces]
+        gap.clear()
+        sentence = "".join(pieces)
         # off the event loop: a sentence the n-grams are unsure about gets the encoder's look (~10 ms)
         verdict = await asyncio.to_thread(judge, shown, sentence)
         if not verdict.allowed:
             blocked = verdict
             stop.set()
             return False
+        if persist is not None:
+            try:
+                await persist(shown + sentence)  # stored before any of it is sent: a crash keeps it
+            except Exception as exc:  # noqa: BLE001 - logged by type; the caller tells the child kindly
+                log.error("storing the reply failed in conversation %s (%s)", label, type(exc).__name__)
+                store_failed = True
+                stop.set()
+                return False
         for piece in pieces:
             await send({"type": "delta", "text": piece})
         shown += sentence
@@ -143,15 +175,14 @@ async def stream_checked_reply(
 
     if blocked is not None:
         status = "blocked"
-        redirect = persona.redirect(blocked.category, lang)
-        await send({"type": "redirect", "text": redirect, "category": blocked.category})
-        shown_text, withheld = redirect, raw
+        shown_text, withheld = persona.redirect(blocked.category, lang), raw
     else:
         status = "interrupted" if (stop.is_set() or failed) else "complete"
         shown_text, withheld = shown, None
-    if failed:
-        await send({"type": "error", "code": "internal", "message": _internal_words(lang)})
 
     duration_ms = int((time.perf_counter() - started_at) * 1000)
-    return Streamed(status, shown_text, withheld, blocked, stats, ttft_ms, duration_ms)
+    return Streamed(
+        status, shown_text, withheld, blocked, stats, ttft_ms, duration_ms,
+        lang=lang, failed=failed, store_failed=store_failed,
+    )
 

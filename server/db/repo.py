@@ -67,7 +67,21 @@ def list_flags(session: Session, conversation_id: str) -> list[Flag]:
     return list(session.scalars(select(Flag).where(Flag.conversation_id == conversation_id).order_by(Flag.id)))
 
 
-def close_pending_replies(session: Session) -> int:
-    """At start-up: replies that were being generated when the server stopped become 'interrupted'."""
-    result = session.execute(update(Message).where(Message.status == "pending").values(status="interrupted"))
+def set_reply_text(session: Session, reply_id: str, text: str) -> None:
+    """The checked reply so far, written before it is sent (the row stays 'pending' until the turn ends)."""
+    session.execute(update(Message).where(Message.id == reply_id).values(text=text))
+
+
+def close_pending_replies(
+    session: Session, *, conversation_id: str | None = None, keep: tuple[str, ...] = ()
+) -> int:
+    """Replies left 'pending' become 'interrupted', keeping the text the child saw: at start-up all of them
+    (the server stopped or was killed mid-reply), during a turn those of its conversation that no running
+    turn is writing (`keep`), left by a turn that could not finish (the database was unreachable)."""
+    stmt = update(Message).where(Message.status == "pending")
+    if conversation_id is not None:
+        stmt = stmt.where(Message.conversation_id == conversation_id)
+    if keep:
+        stmt = stmt.where(Message.id.not_in(keep))
+    result = session.execute(stmt.values(status="interrupted"))
     return result.rowcount or 0
