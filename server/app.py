@@ -36,6 +36,7 @@ from server.pages.parents_settings import router as settings_router
 from server.personas import load_personas
 from server.personas_store import PersonaStore
 from server.retention import purge_forever
+from server.safety.api import ModerationGuard
 from server.safety.api import router as moderate_router
 from server.safety.verdict import SafetyChecker
 from server.security_headers import SecurityHeaders
@@ -132,6 +133,7 @@ def create_app(
             if purger is not None:
                 purger.cancel()
             app.state.chat.close()
+            app.state.moderation.close()
             if notifier is not None:
                 notifier.close()
             db_engine.dispose()
@@ -141,6 +143,7 @@ def create_app(
     app.state.clock = now
     app.state.background = set()  # running preview tasks, kept referenced until they finish
     app.state.csrf = CsrfSigner(secret_key)
+    app.state.moderation = ModerationGuard(settings)  # POST /api/moderate's limits and worker threads
     app.state.templates = Jinja2Templates(directory=str(WEB / "templates"))
     install_filters(app.state.templates.env, settings)
     install_error_pages(app)
