@@ -4,16 +4,21 @@ and the checks in the guard's own worker threads, off the event loop. The real a
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
@@ -24,6 +29,7 @@ from server.cli import main
 from server.config import Settings
 from server.db.models import ApiKey
 from server.llm.fake import ScriptedEngine
+from server.safety import build_checker
 from tests.factories import log_in, make_api_key, make_user
 from tests.fakes import WordChecker
 
@@ -275,3 +281,88 @@ def test_batches_run_in_the_guards_worker_thread_while_the_server_keeps_answerin
             assert [b.result(timeout=10).status_code for b in batches] == [200, 200]
     assert slow.most_at_once == 1
     assert slow.threads and all(name.startswith("kidchat-moderate") for name in slow.threads)
+
+
+# -- hostile bodies -------------------------------------------------------------------------------------
+def test_hostile_bodies_get_client_errors_not_server_errors(api: TestClient, safety: WordChecker) -> None:
+    key = make_api_key(api.app.state.sessions)  # type: ignore[attr-defined]
+    bodies = [
+        b"[" * 50_000 + b"]" * 50_000,  # nested far past the parser's recursion limit
+        b'{"items": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"items": [{"text": "\\ud800 lone surrogate"}]}',
+        b"\xff\xfe not utf-8",
+        b'{"items": [{"text": "hi"}], "items": []}',
+        b"null",
+    ]
+    for body in bodies:
+        r = api.post("/api/moderate", content=body, headers={**bearer(key), "content-type": "application/json"})
+        assert r.status_code < 500, (body[:40], r.status_code)
+
+
+def test_validation_errors_do_not_echo_the_callers_words(api: TestClient) -> None:
+    key = make_api_key(api.app.state.sessions)  # type: ignore[attr-defined]
+    for body in ({"items": [{"text": "my secret words", "role": "parent"}]}, {"items": [{"text": 5}], "\ud800": 1}):
+        r = api.post("/api/moderate", content=json.dumps(body), headers={**bearer(key), "content-type": "application/json"})
+        assert r.status_code == 422
+        assert "my secret words" not in r.text and all("input" not in e for e in r.json()["detail"])
+
+
+# Text as an attacker would write it: any code point, with lone surrogates (sent as JSON escapes), NUL,
+# non-characters, direction marks and combining marks over-represented.
+SPECIALS = st.sampled_from(["\x00", "\ud800", "\udfff", "\ufffe", "\uffff", "\ufdd0", "\u202e", "\u0301", "\U0010ffff", "\r\n"])
+HOSTILE_TEXT = st.lists(st.one_of(st.text(st.characters(codec=None), max_size=20), SPECIALS), max_size=8).map("".join)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | HOSTILE_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(HOSTILE_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@pytest.fixture(scope="module")
+def real_checker():  # type: ignore[no-untyped-def]
+    return build_checker()
+
+
+@dataclass
+class Roomy:
+    client: TestClient
+    headers: dict[str, str]
+
+
+def roomy(settings: Settings, checker: object) -> Iterator[Roomy]:
+    """The app with rate limits far above what a property test sends, and a key."""
+    with app_client(settings, checker, moderation_requests_per_minute=100_000, moderation_chars_per_minute=10**7) as c:
+        key = make_api_key(c.app.state.sessions)  # type: ignore[attr-defined]
+        yield Roomy(c, {**bearer(key), "content-type": "application/json"})
+
+
+@pytest.fixture
+def roomy_real(settings: Settings, real_checker) -> Iterator[Roomy]:  # type: ignore[no-untyped-def]
+    yield from roomy(settings, real_checker)
+
+
+@pytest.fixture
+def roomy_fake(settings: Settings, safety: WordChecker) -> Iterator[Roomy]:
+    yield from roomy(settings, safety)
+
+
+@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(HOSTILE_TEXT, min_size=1, max_size=4), age=st.none() | st.integers(3, 17))
+def test_any_text_is_judged_or_refused_with_422_never_a_server_error(roomy_real: Roomy, texts, age) -> None:  # type: ignore[no-untyped-def]
+    """Through the real safety stage: valid Unicode is judged, one result per text, in order; a lone
+    surrogate (it cannot be stored or encoded) is refused with 422."""
+    body = json.dumps({"items": [{"text": t} for t in texts], "age": age})  # ASCII: surrogates as escapes
+    r = roomy_real.client.post("/api/moderate", content=body, headers=roomy_real.headers)
+    if any(0xD800 <= ord(ch) <= 0xDFFF for t in texts for ch in t):
+        assert r.status_code == 422
+    else:
+        assert r.status_code == 200, r.text
+        assert len(r.json()["results"]) == len(texts)
+
+
+@hypothesis_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=JSON_VALUES)
+def test_any_json_body_gets_a_client_error_or_an_answer(roomy_fake: Roomy, value: object) -> None:
+    body = json.dumps(value)
+    r = roomy_fake.client.post("/api/moderate", content=body, headers=roomy_fake.headers)
+    assert r.status_code in (200, 400, 422), (body[:80], r.status_code)
