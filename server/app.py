@@ -43,6 +43,7 @@ from server.pages.parents_settings import router as settings_router
 from server.personas import load_personas
 from server.personas_store import PersonaStore
 from server.retention import purge_forever
+from server.safety.api import ModerationGuard
 from server.safety.api import router as moderate_router
 from server.chat.reference import References, build_references
 from server.safety.verdict import SafetyChecker
@@ -151,6 +152,7 @@ def create_app(
             if purger is not None:
                 purger.cancel()
             app.state.chat.close()
+            app.state.moderation.close()
             if notifier is not None:
                 notifier.close()
             db_engine.dispose()
@@ -165,6 +167,7 @@ def create_app(
     app.state.devices = DeviceCookies(secret_key, settings.device_cookie_days)
     app.state.signup_links = SignupLinks(secret_key)
     app.state.login_links = LoginLinks(secret_key)
+    app.state.moderation = ModerationGuard(settings)  # POST /api/moderate's limits and worker threads
     app.state.templates = Jinja2Templates(directory=str(WEB / "templates"))
     install_filters(app.state.templates.env, settings)
     install_error_pages(app)

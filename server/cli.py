@@ -165,6 +165,87 @@ def admin_create(email: str, name: str, password_stdin: bool) -> None:
     click.echo(f"admin {accounts.normalize_email(email)} created; log in at /login")
 
 
+@main.group()
+def apikey() -> None:
+    """API keys for POST /api/moderate (docs/safety.md). A key is shown once, when it is made."""
+
+
+def _apikey_session():  # type: ignore[no-untyped-def]
+    from server.db.session import make_engine, make_sessionmaker
+
+    engine = make_engine(Settings().resolved_database_url)
+    return engine, make_sessionmaker(engine)
+
+
+@apikey.command("create")
+@click.argument("name")
+def apikey_create(name: str) -> None:
+    """Make a key called NAME (e.g. the app that will use it) and print it, once."""
+    from datetime import UTC, datetime
+
+    from server.db import apikeys
+    from server.db.session import transaction
+
+    engine, sessions = _apikey_session()
+    try:
+        with transaction(sessions) as s:
+            row, key = apikeys.create_api_key(s, name, datetime.now(UTC))
+    except apikeys.ApiKeyError as exc:
+        raise click.ClickException(_APIKEY_ERRORS[exc.code]) from None
+    finally:
+        engine.dispose()
+    click.echo(key)
+    click.echo(f"API key {row.name!r} made. It is shown only now: send it as 'Authorization: Bearer <key>'.", err=True)
+
+
+@apikey.command("list")
+def apikey_list() -> None:
+    """The keys: name, first characters, made, last used, revoked."""
+    from server.db import apikeys
+    from server.db.session import transaction
+
+    engine, sessions = _apikey_session()
+    try:
+        with transaction(sessions) as s:
+            for row in apikeys.list_api_keys(s):
+                used = f"last used {_day(row.last_used_at)}" if row.last_used_at else "never used"
+                state = f"revoked {_day(row.revoked_at)}" if row.revoked_at else "active"
+                click.echo(f"{row.name}\t{row.prefix}...\tmade {_day(row.created_at)}\t{used}\t{state}")
+    finally:
+        engine.dispose()
+
+
+@apikey.command("revoke")
+@click.argument("name")
+def apikey_revoke(name: str) -> None:
+    """Stop the key called NAME from working (at once; the row stays, marked revoked)."""
+    from datetime import UTC, datetime
+
+    from server.db import apikeys
+    from server.db.session import transaction
+
+    engine, sessions = _apikey_session()
+    try:
+        with transaction(sessions) as s:
+            row = apikeys.api_key_by_name(s, name)
+            if row is None:
+                raise click.ClickException(f"no API key is called {name!r}")
+            apikeys.revoke_api_key(s, row, datetime.now(UTC))
+    finally:
+        engine.dispose()
+    click.echo(f"API key {name!r} revoked")
+
+
+_APIKEY_ERRORS = {
+    "err_key_name": "a key's name has 1-60 letters, digits, spaces or . @ : + - _",
+    "err_key_name_taken": "a key with this name exists already (revoked keys keep their names)",
+}
+
+
+def _day(value) -> str:  # type: ignore[no-untyped-def]
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
 @main.command("purge")
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
 def purge_cmd(dry_run: bool) -> None:

@@ -165,6 +165,37 @@ class Settings(BaseSettings):
         "", description="The address parents use (for links in e-mails). Empty: http://HOST:PORT."
     )
 
+    # -- POST /api/moderate (docs/safety.md): keys issued by an admin, size and rate limits per key -------
+    moderation_require_key: bool = Field(
+        True,
+        description="Whether POST /api/moderate needs an API key (`kidchat apikey create NAME` or /admin). "
+        "Off: anyone who reaches the server may call it, limited per client address.",
+    )
+    moderation_max_items: int = Field(100, ge=1, le=100, description="Most texts in one moderation request.")
+    moderation_max_chars: int = Field(
+        10_000, ge=1, description="Most characters in one moderation request, all its texts together."
+    )
+    moderation_max_body_bytes: int = Field(
+        262_144, ge=1024, description="Largest moderation request body, in bytes (checked before parsing)."
+    )
+    moderation_requests_per_minute: int = Field(60, ge=1, description="Moderation requests per key per minute.")
+    moderation_chars_per_minute: int = Field(
+        10_000,
+        ge=1,
+        description="Characters judged per key per minute: the checks' cost grows with length (a text that gets "
+        "the encoder's second look costs about 1-3 ms a character on 2 cores).",
+    )
+    moderation_workers: int = Field(
+        1, ge=1, description="Worker threads that run moderation batches (off the event loop, apart from the "
+        "threads that check children's messages)."
+    )
+
+    @model_validator(mode="after")
+    def _moderation_limits_fit(self) -> Settings:
+        if self.moderation_chars_per_minute < self.moderation_max_chars:
+            raise ValueError("moderation_chars_per_minute must allow at least one request of moderation_max_chars")
+        return self
+
     scripted_engine: ScriptedEngineSpec | None = Field(
         None,
         description='Tests only (refused in production): serve a scripted engine instead of a model, as JSON, '

@@ -20,7 +20,7 @@ from tests.fakes import WordChecker
 
 PG_URL = os.environ.get("KIDCHAT_TEST_DATABASE_URL", "")
 # Every table a test may write to (emptied after each PostgreSQL test).
-TABLES = ("persona_versions", "personas", "alerts", "transcript_views", "flags", "messages", "conversations", "auth_sessions", "login_failures", "children", "users")
+TABLES = ("persona_versions", "personas", "alerts", "transcript_views", "flags", "messages", "conversations", "auth_sessions", "login_failures", "api_keys", "children", "users")
 
 
 def _backends() -> list:

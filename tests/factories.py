@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.auth.passwords import hash_password
-from server.db import accounts
+from server.db import accounts, apikeys
 from server.db.session import transaction
 
 PASSWORD = "correct horse battery"
@@ -67,3 +67,9 @@ def log_in(client: TestClient, email: str, password: str = PASSWORD) -> None:
     token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     response = client.post("/login", data={"email": email, "password": password, "csrf_token": token}, follow_redirects=False)
     assert response.status_code == 303, response.text
+
+
+def make_api_key(sessions: sessionmaker[Session], name: str | None = None) -> str:
+    """A moderation API key (as an admin makes one); returns the key itself."""
+    with transaction(sessions) as s:
+        return apikeys.create_api_key(s, name or f"app {next(_serial)}", datetime.now(UTC))[1]

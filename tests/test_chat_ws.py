@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from server.db.models import Conversation, Flag, Message
 from server.llm.fake import ScriptedEngine
-from tests.factories import sign_in_child
+from tests.factories import make_api_key, sign_in_child
 from tests.fakes import WordChecker
 
 
@@ -284,8 +284,10 @@ def test_engine_crash_keeps_the_partial_reply(client: TestClient, engine: Script
 
 
 def test_moderation_endpoint_is_served_by_the_app(client: TestClient) -> None:
+    key = make_api_key(client.app.state.sessions)  # type: ignore[attr-defined]
     response = client.post(
-        "/api/moderate", json={"items": [{"text": "badword here", "role": "child"}, {"text": "hello", "role": "child"}]}
+        "/api/moderate", json={"items": [{"text": "badword here", "role": "child"}, {"text": "hello", "role": "child"}]},
+        headers={"Authorization": f"Bearer {key}"},
     )
     assert response.status_code == 200
     assert [r["action"] for r in response.json()["results"]] == ["block", "allow"]

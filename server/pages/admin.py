@@ -1,4 +1,5 @@
-"""The admin's page: educator accounts (the admin account itself is made with `kidchat admin create`)."""
+"""The admin's page: educator accounts and the moderation API's keys (the admin account itself is made
+with `kidchat admin create`)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,30 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
 
 from server.auth.passwords import hash_password, password_problem
-from server.db import accounts
+from server.db import accounts, apikeys
 from server.db.session import transaction
-from server.deps import Admin, sessions_of, verify_csrf
+from server.deps import Admin, now_of, sessions_of, verify_csrf
 from server.pages.auth import EMAIL_RE, NAME_MAX
 from server.pages.common import redirect, render
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(verify_csrf)])
 
 
-def _page(request: Request, values: dict, errors: dict, status: int = 200, done: str = "") -> Response:
+DONE = ("created", "removed", "key_revoked")
+
+
+def _page(request: Request, values: dict, errors: dict, status: int = 200, done: str = "", **extra: object) -> Response:
     with transaction(sessions_of(request)) as s:
         educators = accounts.list_users(s, "educator")
-        return render(request, "adult/admin.html", {"educators": educators, "values": values, "errors": errors, "done": done}, status)
+        keys = apikeys.list_api_keys(s)
+        context = {"educators": educators, "keys": keys, "values": values, "errors": errors, "done": done,
+                   "key_values": {}, "key_errors": {}, "new_key": None, **extra}
+        return render(request, "adult/admin.html", context, status)
 
 
 @router.get("")
 def admin_home(request: Request, admin: Admin, done: str = "") -> Response:
-    return _page(request, {}, {}, done=done if done in ("created", "removed") else "")
+    return _page(request, {}, {}, done=done if done in DONE else "")
 
 
 @router.post("/educators")
@@ -65,3 +72,25 @@ def remove_educator(request: Request, admin: Admin, user_id: str) -> Response:
             raise HTTPException(404)
         s.delete(user)  # their sessions go with them; persona versions keep the author's name
     return redirect("/admin?done=removed")
+
+
+@router.post("/keys")
+def create_key(request: Request, admin: Admin, key_name: Annotated[str, Form()] = "") -> Response:
+    """Make a moderation API key and show it on this one page (never in a URL, never again)."""
+    try:
+        with transaction(sessions_of(request)) as s:
+            row, key = apikeys.create_api_key(s, key_name, now_of(request), created_by=admin.id)
+    except apikeys.ApiKeyError as exc:
+        values = {"key_name": key_name.strip()[: apikeys.NAME_MAX]}
+        return _page(request, {}, {}, 400, key_values=values, key_errors={"key_name": (exc.code, {"max": apikeys.NAME_MAX})})
+    return _page(request, {}, {}, new_key={"name": row.name, "key": key})
+
+
+@router.post("/keys/{key_id}/revoke")
+def revoke_key(request: Request, admin: Admin, key_id: str) -> Response:
+    with transaction(sessions_of(request)) as s:
+        row = apikeys.get_api_key(s, key_id)
+        if row is None:
+            raise HTTPException(404)
+        apikeys.revoke_api_key(s, row, now_of(request))
+    return redirect("/admin?done=key_revoked")

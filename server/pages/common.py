@@ -3,10 +3,13 @@ and the handlers that turn LoginRequired/Forbidden/CsrfFailed into friendly page
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -101,6 +104,15 @@ def install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, _exc: CsrfFailed) -> Response:
         return await _page(request, "csrf", 403)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's 422, less each error's `input`: the caller's words need not come back, and a lone
+        surrogate sent as a JSON escape could not be encoded (the default handler answered 500). ASCII
+        JSON, so a name the caller made up in `loc` cannot break the encoding either."""
+        errors = [{k: v for k, v in error.items() if k != "input"} for error in exc.errors()]
+        body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True, separators=(",", ":"))
+        return Response(body, status_code=422, media_type="application/json")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from server.config import Settings
 from server.safety import SafetySettings, build_checker
-from server.safety.api import MAX_ITEMS, MAX_TEXT_CHARS, router
+from server.safety.api import MAX_ITEMS, MAX_TEXT_CHARS, ModerationGuard, router
 from server.safety.classifier import Classifier, default_artifact
 from server.safety.cli import safety
 
@@ -153,6 +154,7 @@ def test_cli_check_reads_json_lines_in_order():
 def client(checker):
     app = FastAPI()
     app.state.safety = checker
+    app.state.moderation = ModerationGuard(Settings(moderation_require_key=False))  # keys: tests/test_moderation_api.py
     app.include_router(router)
     return TestClient(app)
 
