@@ -23,10 +23,13 @@ FIELDS = (
 )
 
 
-def fmt(value) -> str:
-    if value is None:
+NUMBERS = {"sentences_mean", "tokens_per_s"}
+
+
+def fmt(value, key: str = "") -> str:
+    if value is None or (key in NUMBERS and not value):
         return "–"
-    if isinstance(value, float) and value <= 1.0:
+    if isinstance(value, float) and value <= 1.0 and key not in NUMBERS:
         return f"{100 * value:.1f} %"
     return f"{value}"
 
@@ -35,7 +38,7 @@ def table(report: dict, group: str) -> str:
     engines = [name for name in report if group in report[name]["summary"]]
     lines = [f"| {group} | " + " | ".join(engines) + " |", "|---|" + "---|" * len(engines)]
     for key, label in FIELDS:
-        lines.append(f"| {label} | " + " | ".join(fmt(report[e]["summary"][group].get(key)) for e in engines) + " |")
+        lines.append(f"| {label} | " + " | ".join(fmt(report[e]["summary"][group].get(key), key) for e in engines) + " |")
     n = report[engines[0]]["summary"][group]
     lines.append(f"| probes | turns {n['turns']}, facts {n['facts_n']}, memory {n['memory_n']} | | |")
     return "\n".join(lines)
