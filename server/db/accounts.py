@@ -77,13 +77,14 @@ def spend_child_link(session: Session, token: str, now: datetime, lifetime: time
     """The child whose link this is, when the link is unused and younger than `lifetime`; the link is spent
     either way (it opens once). One conditional UPDATE spends it, so of two devices racing with the same
     link only one gets the child."""
-    digest = token_hash(token)
-    child = session.scalar(select(Child).where(Child.link_token_hash == digest))
+    child = child_by_link(session, token)
     if child is None:
         return None
     created = _aware(child.link_created_at) if child.link_created_at else None
     spent = session.execute(
-        update(Child).where(Child.id == child.id, Child.link_token_hash == digest).values(link_token_hash=None)
+        update(Child)
+        .where(Child.id == child.id, Child.link_token_hash == token_hash(token))
+        .values(link_token_hash=None)
     )
     if spent.rowcount != 1 or created is None or created + lifetime <= now:
         return None
