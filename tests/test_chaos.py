@@ -239,12 +239,13 @@ class TcpProxy:
                 dst.sendall(data)
         except OSError:
             pass
-        finally:
+        finally:  # one side ended: end the other too (shutdown also wakes the pump reading it)
             for s in (src, dst):
                 try:
-                    s.close()
+                    s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                s.close()
 
 
 @pytest.fixture
@@ -260,6 +261,11 @@ def chaos_pg() -> Iterator[tuple[str, str, TcpProxy]]:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
+            for (stale,) in conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'kidchat\\_chaos\\_%'")):
+                try:  # left by a run that was killed; one still in use refuses to go (no FORCE)
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{stale}"'))
+                except Exception:  # noqa: BLE001
+                    pass
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001 - no right to create a database: say why and skip
         admin.dispose()

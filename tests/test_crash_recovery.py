@@ -14,7 +14,8 @@ from functools import cache
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings as hyp_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from sqlalchemy import exc as sa_exc
 
@@ -224,7 +225,7 @@ def _reply_pieces(draw) -> list[str]:  # type: ignore[no-untyped-def]
     for _ in range(draw(st.integers(1, 14))):
         text += draw(_WORDS) + draw(_GLUE)
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(text) - 1)), max_size=len(text) // 2)))
-    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)]) if text[a:b]]
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True) if text[a:b]]
 
 
 @cache

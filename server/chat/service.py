@@ -28,12 +28,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.chat.lang import detect_language
 from server.chat.limits import rest_reason
+from server.chat.prompt import persona_request
+from server.chat.reference import References
 from server.chat.stream import Send, stream_checked_reply
 from server.db import accounts, repo, review
 from server.db.models import Message
 from server.db.session import transaction
-from server.chat.prompt import persona_request
-from server.chat.reference import References
 from server.llm.base import ChatMessage, Engine, GenerationRequest, GenerationStats
 from server.personas import Persona
 from server.personas_store import PersonaStore
