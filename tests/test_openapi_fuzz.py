@@ -35,7 +35,7 @@ from server.db.session import transaction
 from server.deps import ADULT_COOKIE, CHILD_COOKIE
 from server.llm.fake import ScriptedEngine
 from tests.conftest import TABLES, _backends
-from tests.factories import make_family, make_user
+from tests.factories import log_in, make_family, make_user
 from tests.fakes import WordChecker
 
 EXAMPLES = int(os.environ.get("KIDCHAT_FUZZ_EXAMPLES", "15"))
@@ -162,3 +162,19 @@ def test_no_operation_answers_with_a_server_error(case, role: str, real_ids: boo
     kwargs = case.as_transport_kwargs(base_url="http://testserver")
     response = send(fuzzed.client, kwargs, roles[role])
     case.validate_response(response, checks=[not_a_server_error])
+
+
+# -- what the fuzzer found, kept as plain tests ---------------------------------------------------------
+@pytest.mark.parametrize("value", ["2147483648", "9223372036854775808", "99999999999999999999999", "-1"])
+def test_integer_query_parameters_past_the_databases_range_get_422(anon_client: TestClient, value: str) -> None:
+    """`?after=` (alerts feed) and `?version=` (persona export) are compared with Integer columns: past
+    PostgreSQL's 32 bits (SQLite's 64) the query failed and the page answered 500."""
+    sessions = anon_client.app.state.sessions  # type: ignore[attr-defined]
+    parent, educator = TestClient(anon_client.app), TestClient(anon_client.app)
+    log_in(parent, make_family(sessions).email)
+    make_user(sessions, role="educator", email=f"ed-{value}@example.com")
+    log_in(educator, f"ed-{value}@example.com")
+    assert parent.get(f"/parent/alerts.json?after={value}").status_code == 422
+    assert educator.get(f"/educator/personas/soeun-mom/export.yaml?version={value}").status_code == 422
+    assert parent.get("/parent/alerts.json?after=2147483647").status_code == 200
+    assert educator.get("/educator/personas/soeun-mom/export.yaml?version=2147483647").status_code == 404

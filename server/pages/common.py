@@ -18,6 +18,9 @@ from server.deps import CsrfFailed, Forbidden, LoginRequired, current_adult
 from server.pages.i18n import Translator, best_language
 
 LANG_COOKIE = "kidchat_lang"
+# The largest number a query parameter compared with an Integer column may carry: PostgreSQL's integer is
+# 32-bit, and a larger number (on SQLite, one past 64 bits) made the query fail with 500; FastAPI answers 422.
+DB_INT_MAX = 2**31 - 1
 
 
 def interface_language(request: Request) -> str:

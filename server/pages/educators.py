@@ -8,9 +8,10 @@ import difflib
 import json
 import logging
 import threading
+from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from server.chat.protocol import error_frame
@@ -18,7 +19,7 @@ from server.chat.service import ChatError
 from server.db import accounts, persona_repo
 from server.db.session import transaction
 from server.deps import Educator, now_of, sessions_of, verify_csrf
-from server.pages.common import interface_language, redirect, render
+from server.pages.common import DB_INT_MAX, interface_language, redirect, render
 from server.pages.i18n import Translator
 from server.pages.persona_form import (
     LANGS,
@@ -164,7 +165,9 @@ async def rollback(request: Request, educator: Educator, persona_id: str) -> Res
 
 
 @router.get("/personas/{persona_id}/export.yaml")
-def export_yaml(request: Request, educator: Educator, persona_id: str, version: int | None = None) -> Response:
+def export_yaml(
+    request: Request, educator: Educator, persona_id: str, version: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None
+) -> Response:
     with transaction(sessions_of(request)) as s:
         persona = request.app.state.personas.get(s, persona_id, version)
     if persona is None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from server.db import marks, repo, review
 from server.db.session import transaction
 from server.deps import Parent, now_of, sessions_of, verify_csrf
-from server.pages.common import interface_language, redirect, render
+from server.pages.common import DB_INT_MAX, interface_language, redirect, render
 from server.pages.filters import localtime_text
 from server.pages.i18n import Translator
 from server.pages.parents import persona_label
@@ -38,7 +38,7 @@ def alerts_page(request: Request, parent: Parent) -> Response:
 
 
 @router.get("/alerts.json")
-def alerts_feed(request: Request, parent: Parent, after: int = 0) -> JSONResponse:
+def alerts_feed(request: Request, parent: Parent, after: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0) -> JSONResponse:
     """Unseen alerts newer than `after`, with their text already in the interface language."""
     lang = interface_language(request)
     t = Translator(lang)
