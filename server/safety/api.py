@@ -27,7 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import Message, Receive
 
@@ -44,6 +44,14 @@ class ModerateItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(max_length=MAX_TEXT_CHARS, description="The text to judge.")
     role: Literal["child", "assistant"] = Field("child", description="Who wrote it.")
+
+    @field_validator("text")
+    @classmethod
+    def _no_lone_surrogates(cls, v: str) -> str:
+        """A lone surrogate (sent as a JSON escape) is not text: it cannot be encoded, stored or judged."""
+        if any("\ud800" <= ch <= "\udfff" for ch in v):
+            raise ValueError("text contains a lone surrogate (not valid Unicode)")
+        return v
 
 
 class ModerateRequest(BaseModel):
