@@ -1,10 +1,28 @@
-"""Websocket frames for /ws/chat (docs/protocol.md). Client frames are validated strictly."""
+"""Websocket frames for /ws/chat (docs/protocol.md). Client frames are validated strictly (fields, and text
+that can be stored)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+
+# Code points no text may carry: NUL (PostgreSQL refuses it in text), lone surrogates (sent as JSON
+# escapes; they have no UTF-8 form, so no database can store them) and the 66 Unicode non-characters
+# (U+FDD0..U+FDEF and the last two code points of every plane: "not for interchange"). A character class,
+# so one C-speed scan finds any of them; a pair of surrogate escapes is one character after decoding.
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(chr(plane | 0xFFFE) + chr(plane | 0xFFFF) for plane in range(0, 0x110000, 0x10000))
+_BAD_CHARACTER = re.compile(f"[\x00\ud800-\udfff{_NONCHARACTERS}]")
+
+
+def _storable(value: str) -> str:
+    if _BAD_CHARACTER.search(value):
+        raise ValueError("text holds NUL, a lone surrogate or a non-character")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class _Frame(BaseModel):
@@ -13,17 +31,17 @@ class _Frame(BaseModel):
 
 class StartNew(_Frame):
     type: Literal["start"]
-    persona: str = Field(min_length=1, max_length=64)
+    persona: Text = Field(min_length=1, max_length=64)
 
 
 class StartResume(_Frame):
     type: Literal["start"]
-    conversation: str = Field(min_length=1, max_length=64)
+    conversation: Text = Field(min_length=1, max_length=64)
 
 
 class SendMessage(_Frame):
     type: Literal["message"]
-    text: str
+    text: Text
 
 
 class Stop(_Frame):
