@@ -1,6 +1,9 @@
-"""Issue 13's websocket findings, kept fixed: text that cannot be stored (1)."""
+"""Issue 13's websocket findings, kept fixed: text that cannot be stored (1), frames too deep or too big to
+parse (4)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from fastapi.testclient import TestClient
@@ -66,3 +69,74 @@ def test_a_surrogate_pair_sent_as_escapes_is_one_character_and_accepted(client: 
         ws.send_text(r'{"type":"message","text":"I like \ud83e\udd95 dinosaurs"}')
         assert recv_until(ws, "done")[-1]["status"] == "complete"
     assert messages(database_url, conv)[1].text == "I like \U0001f995 dinosaurs"
+
+
+# -- 4. nesting is checked before parsing ----------------------------------------------------------------
+DEEP = {
+    "arrays 1000 deep": "[" * 1000 + "]" * 1000,
+    "objects 3000 deep, unclosed": '{"a":' * 3000,
+    "a deep field in a message": '{"type":"message","text":"hi","x":' + "[" * 5000 + "]" * 5000 + "}",
+    "nine levels": '{"type":"message","text":' + "[" * 8 + '"hi"' + "]" * 8 + "}",
+}
+
+
+@pytest.mark.parametrize("frame", DEEP.values(), ids=DEEP.keys())
+def test_deep_json_is_refused_unparsed_and_the_socket_stays_open(
+    client: TestClient, caplog: pytest.LogCaptureFixture, frame: str
+) -> None:
+    with client.websocket_connect("/ws/chat") as ws:
+        start(ws)
+        ws.send_text(frame)
+        assert ws.receive_json()["code"] == "bad_frame"
+        ws.send_json({"type": "message", "text": "hello"})
+        assert recv_until(ws, "done")[-1]["status"] == "complete"
+    assert "RecursionError" not in caplog.text
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client: TestClient, database_url: str) -> None:
+    text = '[[[[[[[[[[ {{{{{{{{{{ \\" ]]]] [[[[[[[[[['
+    with client.websocket_connect("/ws/chat") as ws:
+        conv = start(ws)["conversation"]
+        ws.send_text('{"type":"message","text":"' + text + '"}')
+        assert recv_until(ws, "done")[-1]["status"] == "complete"
+    assert messages(database_url, conv)[1].text == json.loads('"' + text + '"')
+
+def test_a_failure_while_handling_a_frame_is_answered_and_the_socket_stays(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = client.app.state.chat  # type: ignore[attr-defined]
+    real = service.start_new
+
+    async def broken(persona_id, child):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the child's words: purple elephant")
+
+    service.start_new = broken
+    try:
+        with client.websocket_connect("/ws/chat") as ws:
+            ws.send_json({"type": "start", "persona": "reading-buddy"})
+            assert ws.receive_json()["code"] == "internal"
+            service.start_new = real
+            start(ws)
+    finally:
+        service.start_new = real
+    assert "RuntimeError" in caplog.text and "purple elephant" not in caplog.text
+
+
+
+# -- 5. frame size: too_long below the transport limit, whatever the frame holds --------------------------
+def test_frames_over_the_protocol_limit_get_too_long_counted_in_utf8_bytes(
+    client: TestClient, settings: Settings, database_url: str
+) -> None:
+    limit = settings.max_frame_bytes
+    message = '{"type":"message","text":"hi"}'
+    with client.websocket_connect("/ws/chat") as ws:
+        conv = start(ws)["conversation"]
+        ws.send_text(message + " " * (limit - len(message) + 1))  # one byte over
+        assert ws.receive_json()["code"] == "too_long"
+        korean = '{"type":"message","text":"' + "가" * (limit // 3) + '"}'  # fewer characters than bytes
+        assert len(korean) < limit < len(korean.encode())
+        ws.send_text(korean)
+        assert ws.receive_json()["code"] == "too_long"
+        ws.send_text(message + " " * (limit - len(message)))  # exactly the limit: read
+        assert recv_until(ws, "done")[-1]["status"] == "complete"
+    assert [m.text for m in messages(database_url, conv)[1:2]] == ["hi"]

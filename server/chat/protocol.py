@@ -1,5 +1,5 @@
-"""Websocket frames for /ws/chat (docs/protocol.md). Client frames are validated strictly (fields, and text
-that can be stored)."""
+"""Websocket frames for /ws/chat (docs/protocol.md). Client frames are screened before they are parsed
+(size, nesting) and then validated strictly (fields, and text that can be stored)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,25 @@ def _storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
+
+
+# A client frame is one flat object; a frame nested deeper than this is refused unparsed (json.loads
+# recurses: about a thousand levels raise RecursionError).
+MAX_DEPTH = 8
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def screen(raw: str, max_bytes: int) -> str | None:
+    """The error code for a text frame too big (`too_long`) or too deep (`bad_frame`) to parse, else None."""
+    if len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
+        return "too_long"
+    depth = 0
+    for bracket in _BRACKET.findall(_JSON_STRING.sub("", raw)):  # brackets inside strings do not nest
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_DEPTH:
+            return "bad_frame"
+    return None
 
 
 class _Frame(BaseModel):

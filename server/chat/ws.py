@@ -1,4 +1,8 @@
-"""The /ws/chat socket loop: read frames, run one turn at a time, let `stop` and disconnects end it."""
+"""The /ws/chat socket loop: read frames, run one turn at a time, let `stop` and disconnects end it.
+
+Every frame is answered and the socket stays open for bad input (docs/protocol.md): a frame is screened
+for size and nesting before it is parsed, then validated; whatever fails on the server while a frame is
+handled is answered `internal`, logged by type only."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from server.chat.protocol import (
     Stop,
     client_frame_adapter,
     error_frame,
+    screen,
 )
 from server.chat.service import ChatError, ChatInfoLoader, ChatService, ChildInfo, Started
 from server.deps import CHILD_COOKIE
@@ -37,12 +42,21 @@ class Unauthenticated(Exception):
 
 
 class Connection:
-    def __init__(self, ws: WebSocket, service: ChatService, child: ChildInfo, token: str, loader: ChatInfoLoader) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        service: ChatService,
+        child: ChildInfo,
+        token: str,
+        loader: ChatInfoLoader,
+        max_frame_bytes: int,
+    ) -> None:
         self.ws = ws
         self.service = service
         self.child = child
         self._token = token
         self._loader = loader
+        self._max_frame_bytes = max_frame_bytes
         self.started: Started | None = None
         self.turn: asyncio.Task[None] | None = None
         self.turn_stop = threading.Event()
@@ -77,13 +91,23 @@ class Connection:
                 if text is None:
                     await self.error("bad_frame")
                     continue
-                await self.handle(text)
+                try:
+                    await self.handle(text)
+                except Unauthenticated:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - logged by type only; the socket stays usable
+                    log.error("a chat frame failed (%s)", type(exc).__name__)
+                    await self.error("internal")
         finally:
             self._gone()
             if self.turn is not None:
                 await asyncio.shield(self.turn)  # the turn stores its partial reply before we leave
 
     async def handle(self, raw: str) -> None:
+        refused = screen(raw, self._max_frame_bytes)  # before parsing: json.loads recurses
+        if refused is not None:
+            await self.error(refused)
+            return
         try:
             data = json.loads(raw)
         except ValueError:
@@ -175,7 +199,7 @@ async def chat_socket(ws: WebSocket) -> None:
     if child is None:
         await ws.close(code=POLICY_VIOLATION, reason="unauthenticated")
         return
-    conn = Connection(ws, ws.app.state.chat, child, token, loader)
+    conn = Connection(ws, ws.app.state.chat, child, token, loader, ws.app.state.settings.max_frame_bytes)
     try:
         await conn.run()
     except Unauthenticated:  # run() has already stopped and awaited the turn
