@@ -77,7 +77,7 @@ def uvicorn_options(settings: Settings) -> dict:
         "server_header": False,
         "ssl_certfile": str(settings.ssl_certfile) if settings.ssl_certfile else None,
         "ssl_keyfile": str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
-        "ws_max_size": settings.max_frame_bytes,
+        "ws_max_size": settings.ws_transport_max_bytes,  # above the protocol's limit: big frames get `too_long`
     }
 
 

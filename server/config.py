@@ -96,7 +96,19 @@ class Settings(BaseSettings):
     )
     personas_dir: Path = Field(ROOT / "personas", description="Folder of persona YAML files.")
     max_message_chars: int = Field(500, description="Longest child message accepted, in characters.")
-    max_frame_bytes: int = Field(65536, description="Largest websocket frame the server reads.")
+    max_frame_bytes: int = Field(
+        16_384,
+        ge=64,
+        description="Largest chat-socket frame the protocol accepts, in UTF-8 bytes; a bigger one is answered "
+        "`too_long` unparsed and the socket stays open. Must hold a message of max_message_chars however a "
+        "client escapes it (12 bytes a character, plus 64).",
+    )
+    ws_transport_max_bytes: int = Field(
+        1_048_576,
+        description="uvicorn's websocket message limit (ws_max_size): a frame over it closes the socket with "
+        "1009 before the protocol sees it. Must be above max_frame_bytes, so every frame the protocol would "
+        "refuse for its size is answered instead.",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         "info",
         description="Log level; message text, child-link tokens and query strings are never logged at any "
@@ -189,6 +201,14 @@ class Settings(BaseSettings):
         1, ge=1, description="Worker threads that run moderation batches (off the event loop, apart from the "
         "threads that check children's messages)."
     )
+
+    @model_validator(mode="after")
+    def _frame_limits_fit(self) -> Settings:
+        if self.max_frame_bytes < 12 * self.max_message_chars + 64:
+            raise ValueError("max_frame_bytes must hold a message of max_message_chars (12 bytes a character + 64)")
+        if self.ws_transport_max_bytes <= self.max_frame_bytes:
+            raise ValueError("ws_transport_max_bytes must be above max_frame_bytes, so oversized frames are answered")
+        return self
 
     @model_validator(mode="after")
     def _moderation_limits_fit(self) -> Settings:

@@ -1,5 +1,6 @@
 """Issue 13's websocket findings, kept fixed: text that cannot be stored (1), frames too deep or too big to
-parse (4)."""
+parse (4), big frames below the transport limit (5). Frame sizes go through a real uvicorn (tests/live.py):
+the TestClient has no transport limit."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
+from websockets.exceptions import ConnectionClosed
 
+from server.app import create_app
+from server.cli import uvicorn_options
 from server.config import Settings
 from server.db.models import Conversation
 from server.llm.fake import ScriptedEngine
+from tests.fakes import WordChecker
+from tests.live import serve
 from tests.test_chat_ws import messages, recv_until, start
 
 
@@ -140,3 +146,47 @@ def test_frames_over_the_protocol_limit_get_too_long_counted_in_utf8_bytes(
         ws.send_text(message + " " * (limit - len(message)))  # exactly the limit: read
         assert recv_until(ws, "done")[-1]["status"] == "complete"
     assert [m.text for m in messages(database_url, conv)[1:2]] == ["hi"]
+
+
+def test_a_message_at_the_character_limit_fits_the_frame_limit_however_it_is_escaped(
+    client: TestClient, settings: Settings, database_url: str
+) -> None:
+    text = "\U0001f995" * settings.max_message_chars  # 12 bytes a character as JSON escapes
+    frame = json.dumps({"type": "message", "text": text}, ensure_ascii=True)
+    with client.websocket_connect("/ws/chat") as ws:
+        conv = start(ws)["conversation"]
+        ws.send_text(frame)
+        assert recv_until(ws, "done")[-1]["status"] == "complete"
+    assert messages(database_url, conv)[1].text == text
+
+
+def test_settings_keep_the_transport_limit_above_the_protocols(settings: Settings) -> None:
+    assert uvicorn_options(settings)["ws_max_size"] == settings.ws_transport_max_bytes > settings.max_frame_bytes
+    with pytest.raises(ValueError, match="ws_transport_max_bytes"):
+        with_settings(settings, max_frame_bytes=65536, ws_transport_max_bytes=65536)
+    with pytest.raises(ValueError, match="max_frame_bytes"):
+        with_settings(settings, max_message_chars=2000, max_frame_bytes=16384)
+
+
+def test_a_real_server_answers_big_frames_with_too_long_and_keeps_the_socket(
+    settings: Settings, safety: WordChecker, database_url: str
+) -> None:
+    app = create_app(settings, engine=ScriptedEngine(), safety=safety)
+    with serve(app, settings) as live:
+        family, cookie = live.child()
+        with live.socket(cookie) as ws:
+            ws.send(json.dumps({"type": "start", "persona": "reading-buddy"}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+            for size in (70_000, 500_000, settings.ws_transport_max_bytes):  # over uvicorn's old 64 KiB
+                ws.send(json.dumps({"type": "message", "text": "x" * (size - 31)}).ljust(size))
+                assert json.loads(ws.recv(timeout=10))["code"] == "too_long"
+            ws.send(json.dumps({"type": "message", "text": "hello"}))
+            frames = [json.loads(ws.recv(timeout=10)) for _ in range(3)]
+            assert [f["type"] for f in frames] == ["delta", "delta", "done"]
+        with live.socket(cookie) as ws:  # over the transport limit: uvicorn closes (1009), as documented
+            ws.send("x" * (settings.ws_transport_max_bytes + 1))
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    conv = conversations_of(database_url, family.child_id)[0]
+    assert [m.text for m in messages(database_url, conv.id) if m.role == "child"] == ["hello"]
