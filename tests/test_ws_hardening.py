@@ -1,10 +1,12 @@
 """Issue 13's websocket findings, kept fixed: text that cannot be stored (1), frames too deep or too big to
-parse (4), big frames below the transport limit (5). Frame sizes go through a real uvicorn (tests/live.py):
-the TestClient has no transport limit."""
+parse (4), big frames below the transport limit (5), turns whose socket dropped while queued (12). Frame
+sizes go through a real uvicorn (tests/live.py): the TestClient has no transport limit."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +19,7 @@ from server.cli import uvicorn_options
 from server.config import Settings
 from server.db.models import Conversation
 from server.llm.fake import ScriptedEngine
+from tests.factories import sign_in_child
 from tests.fakes import WordChecker
 from tests.live import serve
 from tests.test_chat_ws import messages, recv_until, start
@@ -190,3 +193,36 @@ def test_a_real_server_answers_big_frames_with_too_long_and_keeps_the_socket(
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     conv = conversations_of(database_url, family.child_id)[0]
     assert [m.text for m in messages(database_url, conv.id) if m.role == "child"] == ["hello"]
+
+
+# -- 12. a turn whose socket dropped while it waited for the model never reaches it --------------------
+def test_a_turn_whose_socket_dropped_while_queued_never_reaches_the_model(
+    settings: Settings, safety: WordChecker, database_url: str
+) -> None:
+    engine = ScriptedEngine([["Long", " story", "."] * 50], delay=0.01)
+    with TestClient(create_app(settings, engine=engine, safety=safety)) as client:
+        sign_in_child(client)
+        with client.websocket_connect("/ws/chat") as first:
+            start(first)
+            first.send_json({"type": "message", "text": "tell me a long story"})
+            assert first.receive_json()["type"] == "delta"  # the model is busy with this one
+            second = client.websocket_connect("/ws/chat").__enter__()
+            conv = start(second)["conversation"]
+            second.send_json({"type": "message", "text": "my turn please"})
+            deadline = time.monotonic() + 10
+            while [m.status for m in messages(database_url, conv)] != ["complete", "complete", "pending"]:
+                assert time.monotonic() < deadline, "the second turn never reached the queue"
+                time.sleep(0.02)
+            closing = threading.Thread(target=second.__exit__, args=(None, None, None))
+            closing.start()  # the second child's socket drops while its turn waits for the model
+            closing.join(timeout=10)
+            assert recv_until(first, "done")[-1]["status"] == "complete"
+        deadline = time.monotonic() + 10
+        while messages(database_url, conv)[-1].status == "pending":
+            assert time.monotonic() < deadline, "the dropped turn never ended"
+            time.sleep(0.02)
+    assert len(engine.requests) == 1  # only the first child's turn ran through the model
+    stored = messages(database_url, conv)
+    assert [(m.role, m.text, m.status) for m in stored[1:]] == [
+        ("child", "my turn please", "complete"), ("assistant", "", "interrupted")
+    ]

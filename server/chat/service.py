@@ -5,7 +5,9 @@ Order of work in a turn (each step's data is committed before the next starts):
 2. the child's message is committed;
 3. blocked -> the persona's redirect is committed and sent, and the model is never called;
 4. else a 'pending' reply row is committed (closing this conversation's earlier replies that a failed turn
-   left 'pending'), the turn waits for the model (turns queue in order on the one model worker), tokens
+   left 'pending'), the turn waits for the model (turns queue in order on the one model worker; a turn
+   whose socket dropped, or that was stopped, while it waited is dropped there and the model never runs
+   for it: the child's message stays stored, the reply is 'interrupted' and empty), tokens
    stream through the sentence gate, each sentence is checked (alone and with the reply so far), committed
    to the reply row, and only then sent: a crash (even kill -9) keeps everything the child saw;
 5. the reply row is updated with its status, tokens and timings (and the flag, when the safety stage

@@ -93,6 +93,8 @@ async def stream_checked_reply(
 
     def worker() -> None:
         try:
+            if stop.is_set():  # the turn waited in the queue and its socket dropped (or it was stopped)
+                return
             for piece in engine.stream(request, stop, stats):
                 post(piece)
         except BaseException as exc:  # noqa: BLE001 - reported to the turn, never to the child
