@@ -22,6 +22,7 @@ from server.auth.login_link import LoginLinks
 from server.auth.secret import resolve_secret_key
 from server.auth.signup import SignupLinks
 from server.chat.service import ChatService
+from server.chat.socket_guard import SocketGuard
 from server.chat.ws import router as ws_router
 from server.config import Settings
 from server.db import repo
@@ -168,6 +169,7 @@ def create_app(
     app.state.signup_links = SignupLinks(secret_key)
     app.state.login_links = LoginLinks(secret_key)
     app.state.moderation = ModerationGuard(settings)  # POST /api/moderate's limits and worker threads
+    app.state.socket_guard = SocketGuard(settings)  # the chat socket's limits per child and per address
     app.state.templates = Jinja2Templates(directory=str(WEB / "templates"))
     install_filters(app.state.templates.env, settings)
     install_error_pages(app)

@@ -109,6 +109,14 @@ class Settings(BaseSettings):
         "1009 before the protocol sees it. Must be above max_frame_bytes, so every frame the protocol would "
         "refuse for its size is answered instead.",
     )
+    ws_frames_per_second: int = Field(20, ge=1, description="Chat-socket frames per child per second, all its sockets together.")
+    ws_frames_per_second_per_ip: int = Field(
+        100, ge=1, description="Chat-socket frames per client address per second (a classroom shares one)."
+    )
+    conversations_per_minute: int = Field(10, ge=1, description="New conversations per child per minute.")
+    conversations_per_minute_per_ip: int = Field(100, ge=1, description="New conversations per client address per minute.")
+    ws_sockets_per_child: int = Field(5, ge=1, description="Open chat sockets per child (tabs and devices together).")
+    ws_sockets_per_ip: int = Field(100, ge=1, description="Open chat sockets per client address.")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         "info",
         description="Log level; message text, child-link tokens and query strings are never logged at any "

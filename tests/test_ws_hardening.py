@@ -1,6 +1,7 @@
 """Issue 13's websocket findings, kept fixed: text that cannot be stored (1), frames too deep or too big to
-parse (4), big frames below the transport limit (5), turns whose socket dropped while queued (12). Frame
-sizes go through a real uvicorn (tests/live.py): the TestClient has no transport limit."""
+parse (4), big frames below the transport limit (5), turns whose socket dropped while queued and limits per
+child and per address (12). Frame sizes go through a real uvicorn (tests/live.py): the TestClient has no
+transport limit."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
+from starlette.websockets import WebSocketDisconnect
 from websockets.exceptions import ConnectionClosed
 
 from server.app import create_app
@@ -226,3 +228,82 @@ def test_a_turn_whose_socket_dropped_while_queued_never_reaches_the_model(
     assert [(m.role, m.text, m.status) for m in stored[1:]] == [
         ("child", "my turn please", "complete"), ("assistant", "", "interrupted")
     ]
+
+
+# -- 12. limits per child and per address: conversations per minute, frames per second, open sockets -----
+def limited_client(settings: Settings, safety: WordChecker, engine: ScriptedEngine | None = None, **limits: int) -> TestClient:
+    return TestClient(create_app(with_settings(settings, **limits), engine=engine or ScriptedEngine(), safety=safety))
+
+
+def test_new_conversations_are_limited_per_child_and_per_address(
+    settings: Settings, safety: WordChecker, database_url: str
+) -> None:
+    with limited_client(settings, safety, conversations_per_minute=3, conversations_per_minute_per_ip=4) as client:
+        first = sign_in_child(client)
+        with client.websocket_connect("/ws/chat") as ws:
+            made = [start(ws)["conversation"] for _ in range(3)]
+            ws.send_json({"type": "start", "persona": "reading-buddy"})
+            refused = ws.receive_json()
+            assert refused["code"] == "rate_limited" and refused["message"]
+            ws.send_json({"type": "start", "conversation": made[0]})  # resuming is not a new conversation
+            assert ws.receive_json()["type"] == "ready"
+        second = sign_in_child(client)  # another child at the same address (a classroom)
+        with client.websocket_connect("/ws/chat") as ws:
+            start(ws)
+            ws.send_json({"type": "start", "persona": "reading-buddy"})
+            assert ws.receive_json()["code"] == "rate_limited"  # the address's 4 are used
+    assert len(conversations_of(database_url, first.child_id)) == 3
+    assert len(conversations_of(database_url, second.child_id)) == 1
+
+
+def test_frames_are_limited_per_second_per_child_and_per_address(settings: Settings, safety: WordChecker) -> None:
+    with limited_client(settings, safety, ws_frames_per_second=5, ws_frames_per_second_per_ip=8) as client:
+        sign_in_child(client)
+        with client.websocket_connect("/ws/chat") as ws:
+            began = time.monotonic()
+            codes = []
+            for _ in range(7):
+                ws.send_text("not json")
+                codes.append(ws.receive_json()["code"])
+            sign_in_child(client)
+            with client.websocket_connect("/ws/chat") as other:  # the address has 3 of its 8 left
+                answers = []
+                for _ in range(4):
+                    other.send_text("not json")
+                    answers.append(other.receive_json()["code"])
+            assert time.monotonic() - began < 1.0, "too slow to test a one-second window"
+            assert codes == ["bad_json"] * 5 + ["rate_limited"] * 2  # refused frames are not counted
+            assert answers == ["bad_json"] * 3 + ["rate_limited"]
+            time.sleep(1.05)
+            ws.send_text("not json")  # a second later the child may talk again
+            assert ws.receive_json()["code"] == "bad_json"
+
+
+def test_open_sockets_are_limited_per_child_and_per_address(settings: Settings, safety: WordChecker) -> None:
+    with limited_client(settings, safety, ws_sockets_per_child=2, ws_sockets_per_ip=3) as client:
+        family = sign_in_child(client)
+        guard = client.app.state.socket_guard  # type: ignore[attr-defined]
+        with client.websocket_connect("/ws/chat") as a, client.websocket_connect("/ws/chat") as b:
+            start(a), start(b)
+            with client.websocket_connect("/ws/chat") as c:
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    c.receive_json()
+            assert (closed.value.code, closed.value.reason) == (1013, "too_many_sockets")
+            sign_in_child(client)
+            with client.websocket_connect("/ws/chat") as d:
+                start(d)  # the address's third
+                with client.websocket_connect("/ws/chat") as e:
+                    with pytest.raises(WebSocketDisconnect) as closed:
+                        e.receive_json()
+                assert closed.value.code == 1013
+        assert guard.open_sockets(family.child_id, "testclient") == (0, 0)  # closed sockets are uncounted
+        with client.websocket_connect("/ws/chat") as again:
+            start(again)
+
+
+def test_the_chat_socket_settings_have_sensible_defaults() -> None:
+    defaults = Settings()
+    assert defaults.max_frame_bytes == 16_384 and defaults.ws_transport_max_bytes == 1_048_576
+    assert (defaults.ws_frames_per_second, defaults.ws_frames_per_second_per_ip) == (20, 100)
+    assert (defaults.conversations_per_minute, defaults.conversations_per_minute_per_ip) == (10, 100)
+    assert (defaults.ws_sockets_per_child, defaults.ws_sockets_per_ip) == (5, 100)

@@ -24,7 +24,6 @@ def _storable(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_storable)]
 
-
 # A client frame is one flat object; a frame nested deeper than this is refused unparsed (json.loads
 # recurses: about a thousand levels raise RecursionError).
 MAX_DEPTH = 8
@@ -82,6 +81,7 @@ ERRORS: dict[str, dict[str, str]] = {
     "not_started": {"en": "Pick a friend to talk to first!", "ko": "먼저 이야기할 친구를 골라 주세요!"},
     "unknown_persona": {"en": "I can't find that friend. Please pick another one.", "ko": "그 친구를 찾을 수 없어요. 다른 친구를 골라 주세요."},
     "unknown_conversation": {"en": "I can't find that chat. Let's start a new one!", "ko": "그 대화를 찾을 수 없어요. 새로 시작해요!"},
+    "rate_limited": {"en": "Whoa, that's a lot at once! Let's slow down a little.", "ko": "우와, 한꺼번에 너무 많아요! 조금 천천히 해 봐요."},
     "busy": {"en": "Wait a moment, I'm still answering!", "ko": "잠깐만요, 아직 대답하는 중이에요!"},
     "time_up": {"en": "That's all the chat time for today. See you tomorrow!", "ko": "오늘 이야기 시간이 다 됐어요. 내일 또 만나요!"},
     "quiet_hours": {"en": "It's quiet time now. Let's talk again later!", "ko": "지금은 쉬는 시간이에요. 나중에 또 이야기해요!"},

@@ -1,8 +1,8 @@
 """The /ws/chat socket loop: read frames, run one turn at a time, let `stop` and disconnects end it.
 
-Every frame is answered and the socket stays open for bad input (docs/protocol.md): a frame is screened
-for size and nesting before it is parsed, then validated; whatever fails on the server while a frame is
-handled is answered `internal`, logged by type only."""
+Every frame is answered and the socket stays open for bad input (docs/protocol.md): a frame is counted
+against the rate limits, screened for size and nesting before it is parsed, then validated; whatever
+fails on the server while a frame is handled is answered `internal`, logged by type only."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from server.chat.protocol import (
     screen,
 )
 from server.chat.service import ChatError, ChatInfoLoader, ChatService, ChildInfo, Started
+from server.chat.socket_guard import SocketGuard
 from server.deps import CHILD_COOKIE
 
 log = logging.getLogger("kidchat.ws")
@@ -35,6 +36,7 @@ router = APIRouter()
 
 
 POLICY_VIOLATION = 1008  # RFC 6455: the close code for a socket without a valid child session
+TRY_AGAIN_LATER = 1013  # IANA's registry: the child or the address has too many sockets open
 
 
 class Unauthenticated(Exception):
@@ -49,14 +51,16 @@ class Connection:
         child: ChildInfo,
         token: str,
         loader: ChatInfoLoader,
-        max_frame_bytes: int,
+        guard: SocketGuard,
+        address: str,
     ) -> None:
         self.ws = ws
         self.service = service
         self.child = child
         self._token = token
         self._loader = loader
-        self._max_frame_bytes = max_frame_bytes
+        self._guard = guard
+        self._address = address
         self.started: Started | None = None
         self.turn: asyncio.Task[None] | None = None
         self.turn_stop = threading.Event()
@@ -87,6 +91,9 @@ class Connection:
                 event = await self.ws.receive()
                 if event["type"] == "websocket.disconnect":
                     break
+                if not self._guard.frame(self.child.id, self._address):
+                    await self.error("rate_limited")
+                    continue
                 text = event.get("text")
                 if text is None:
                     await self.error("bad_frame")
@@ -104,7 +111,7 @@ class Connection:
                 await asyncio.shield(self.turn)  # the turn stores its partial reply before we leave
 
     async def handle(self, raw: str) -> None:
-        refused = screen(raw, self._max_frame_bytes)  # before parsing: json.loads recurses
+        refused = screen(raw, self._guard.max_frame_bytes)  # before parsing: json.loads recurses
         if refused is not None:
             await self.error(refused)
             return
@@ -139,6 +146,8 @@ class Connection:
         self.child = child
         try:
             if isinstance(frame, StartNew):
+                if not self._guard.new_conversation(child.id, self._address):
+                    raise ChatError("rate_limited")
                 await self._ready(await self.service.start_new(frame.persona, child))
             elif isinstance(frame, StartResume):
                 await self._ready(await self.service.resume(frame.conversation, child))
@@ -193,18 +202,25 @@ def _same_origin(ws: WebSocket) -> bool:
 @router.websocket("/ws/chat")
 async def chat_socket(ws: WebSocket) -> None:
     loader: ChatInfoLoader = ws.app.state.child_loader
+    guard: SocketGuard = ws.app.state.socket_guard
     token = ws.cookies.get(CHILD_COOKIE, "")
     child = await to_thread.run_sync(loader, token) if token and _same_origin(ws) else None
     await ws.accept()
     if child is None:
         await ws.close(code=POLICY_VIOLATION, reason="unauthenticated")
         return
-    conn = Connection(ws, ws.app.state.chat, child, token, loader, ws.app.state.settings.max_frame_bytes)
+    address = ws.client.host if ws.client else "unknown"
+    if not guard.open_socket(child.id, address):
+        await ws.close(code=TRY_AGAIN_LATER, reason="too_many_sockets")
+        return
+    conn = Connection(ws, ws.app.state.chat, child, token, loader, guard, address)
     try:
         await conn.run()
     except Unauthenticated:  # run() has already stopped and awaited the turn
         if ws.client_state == WebSocketState.CONNECTED:
             await ws.close(code=POLICY_VIOLATION, reason="unauthenticated")
         return
+    finally:
+        guard.close_socket(child.id, address)
     if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
         await ws.close()
