@@ -35,7 +35,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from server.app import create_app
-from server.chat.protocol import CLIENT_TYPES, ERRORS, MAX_DEPTH
+from server.chat.protocol import CLIENT_TYPES, ERRORS, MAX_CONTAINERS
 from server.config import Settings
 from server.db.models import Conversation, Message
 from server.llm.fake import ScriptedEngine
@@ -87,12 +87,12 @@ def has_bad(text: str) -> bool:
     return not REFUSED.isdisjoint(text)
 
 
-def nesting(value: object) -> int:
-    """How deep a JSON value's arrays and objects nest (a flat object is 1)."""
+def containers(value: object) -> int:
+    """How many arrays and objects a JSON value holds (a flat object: 1)."""
     if isinstance(value, dict):
-        return 1 + max((nesting(v) for v in value.values()), default=0)
+        return 1 + sum(containers(v) for v in value.values())
     if isinstance(value, list):
-        return 1 + max((nesting(v) for v in value), default=0)
+        return 1 + sum(containers(v) for v in value)
     return 0
 
 
@@ -146,13 +146,14 @@ def test_every_hostile_frame_is_answered_and_the_database_holds_exactly_the_acce
             self.accepted: dict[str, list[tuple[str, str, str]]] = {}
 
         # -- sending and reading ------------------------------------------------------------------------
-        def send(self, frame: str | bytes, depth: int = 1) -> bool:
-            """Send one frame. One too big or too deep to parse must be refused unparsed: True when it was."""
+        def send(self, frame: str | bytes, nested: int = 1) -> bool:
+            """Send one frame (holding `nested` arrays and objects). One too big or nested too much to parse
+            must be refused unparsed: True when it was."""
             self.ws.send(frame)
             if isinstance(frame, str) and len(frame.encode()) > limit:
                 self.expect_error("too_long")
                 return True
-            if depth > MAX_DEPTH:
+            if nested > MAX_CONTAINERS:
                 self.expect_error("bad_frame")
                 return True
             return False
@@ -280,7 +281,7 @@ def test_every_hostile_frame_is_answered_and_the_database_holds_exactly_the_acce
         def idle_stop(self) -> None:
             self.ws.send(json.dumps({"type": "stop"}))  # nothing is streaming: no answer (the next rule checks)
 
-        @rule(depth=st.integers(MAX_DEPTH + 1, 20_000), in_field=st.booleans(), bracket=st.sampled_from("[{"))
+        @rule(depth=st.integers(MAX_CONTAINERS + 1, 20_000), in_field=st.booleans(), bracket=st.sampled_from("[{"))
         def deep(self, depth: int, in_field: bool, bracket: str) -> None:
             inner = ("[" * depth + "]" * depth) if bracket == "[" else ('{"a":' * depth + "1" + "}" * depth)
             frame = '{"type":"message","text":"hi","x":' + inner + "}" if in_field else inner
@@ -306,18 +307,18 @@ def test_every_hostile_frame_is_answered_and_the_database_holds_exactly_the_acce
         def raw_text(self, text: str) -> None:
             try:
                 value = json.loads(text)
-            except ValueError:  # not JSON: bad_json, or bad_frame when it opens too deep to parse
+            except ValueError:  # not JSON: bad_json, or bad_frame when it opens too many brackets to parse
                 self.ws.send(text)
                 assert self.answer().get("code") in ("bad_json", "bad_frame")
                 return
             if isinstance(value, dict) and value.get("type") in CLIENT_TYPES:
                 return  # a real frame after all: the other rules judge those
-            if not self.send(text, nesting(value)):
+            if not self.send(text, containers(value)):
                 self.expect_error("unknown_type" if isinstance(value, dict) else "bad_frame")
 
         @rule(value=json_values.filter(lambda v: not (isinstance(v, dict) and v.get("type") in CLIENT_TYPES)))
         def json_value(self, value: object) -> None:
-            if not self.send(sendable(value, True), nesting(value)):
+            if not self.send(sendable(value, True), containers(value)):
                 self.expect_error("unknown_type" if isinstance(value, dict) else "bad_frame")
 
         @rule(
@@ -331,7 +332,7 @@ def test_every_hostile_frame_is_answered_and_the_database_holds_exactly_the_acce
             if set(extra) == fields and (kind, frozenset(fields)) in WELL_FORMED:
                 return  # a well-formed frame after all: the other rules judge those
             frame = {**extra, "type": kind}
-            if not self.send(sendable(frame, True), nesting(frame)):
+            if not self.send(sendable(frame, True), containers(frame)):
                 self.expect_error("bad_frame")
 
         def teardown(self) -> None:

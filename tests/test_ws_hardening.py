@@ -17,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.exceptions import ConnectionClosed
 
 from server.app import create_app
+from server.chat.protocol import screen
 from server.cli import uvicorn_options
 from server.config import Settings
 from server.db.models import Conversation
@@ -102,6 +103,22 @@ def test_deep_json_is_refused_unparsed_and_the_socket_stays_open(
         ws.send_json({"type": "message", "text": "hello"})
         assert recv_until(ws, "done")[-1]["status"] == "complete"
     assert "RecursionError" not in caplog.text
+
+
+ADVERSARIAL = {  # 16 KiB each; the first two took 0.5 s each with a regex that retried at every quote
+    "escaped quotes in an unclosed string": '"' + '\\"' * 8191,
+    "quote, backslash, repeated": '"\\' * 8192,
+    "empty pairs": "[]" * 8192,
+    "openings only": "[" * 16384,
+    "strings only": '"a",' * 4096,
+}
+
+
+@pytest.mark.parametrize("frame", ADVERSARIAL.values(), ids=ADVERSARIAL.keys())
+def test_screening_a_frame_takes_one_linear_pass(frame: str) -> None:
+    began = time.perf_counter()
+    screen(frame, 16384)
+    assert time.perf_counter() - began < 0.1  # about 0.2 ms here: a generous bound, not a benchmark
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting(client: TestClient, database_url: str) -> None:
