@@ -277,12 +277,12 @@ def test_frames_are_limited_per_second_per_child_and_per_address(settings: Setti
     with limited_client(settings, safety, ws_frames_per_second=5, ws_frames_per_second_per_ip=8) as client:
         sign_in_child(client)
         with client.websocket_connect("/ws/chat") as ws:
+            sign_in_child(client)  # another child at the same address; its socket opens below
             began = time.monotonic()
             codes = []
             for _ in range(7):
                 ws.send_text("not json")
                 codes.append(ws.receive_json()["code"])
-            sign_in_child(client)
             with client.websocket_connect("/ws/chat") as other:  # the address has 3 of its 8 left
                 answers = []
                 for _ in range(4):
