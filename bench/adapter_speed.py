@@ -44,7 +44,7 @@ def main() -> None:
             prompt_ms[name].append((time.perf_counter() - start) * 1000)
             start = time.perf_counter()
             n = 0
-            for token in llm.generate(tokens, temp=0.0, reset=False):
+            for _token in llm.generate(tokens, temp=0.0, reset=False):
                 n += 1
                 if n >= args.tokens:
                     break

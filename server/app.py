@@ -21,6 +21,7 @@ from server.auth.devices import DeviceCookies
 from server.auth.login_link import LoginLinks
 from server.auth.secret import resolve_secret_key
 from server.auth.signup import SignupLinks
+from server.chat.reference import References, build_references
 from server.chat.service import ChatService
 from server.chat.socket_guard import SocketGuard
 from server.chat.ws import router as ws_router
@@ -46,7 +47,6 @@ from server.personas_store import PersonaStore
 from server.retention import purge_forever
 from server.safety.api import ModerationGuard
 from server.safety.api import router as moderate_router
-from server.chat.reference import References, build_references
 from server.safety.verdict import SafetyChecker
 from server.security_headers import SecurityHeaders
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import re
 import threading
 import time
@@ -80,7 +79,13 @@ def has_expected(reply: str, expected: tuple[str, ...]) -> bool:
 
 def build_probes(limit: int | None = None, personas=None, turn_limit: int | None = None) -> list[Probe]:
     from training import corpus
-    from training.kids_sft import STARTER_DIR, _greeting, _read_jsonl, dialogue_turns, load_personas_for_training
+    from training.kids_sft import (
+        STARTER_DIR,
+        _greeting,
+        _read_jsonl,
+        dialogue_turns,
+        load_personas_for_training,
+    )
 
     personas = personas or load_personas_for_training()
     probes: list[Probe] = []

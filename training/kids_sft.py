@@ -278,12 +278,12 @@ def train_adapter(recipe, prepared, out_dir: Path, *, personas=None, corpus_dir:
 def write_adapter_manifest(build, adapter: Path) -> dict:
     """manifest.json beside the adapter: base file hash, data hash, recipe, figures, and one turn per
     language through the server's own engine (the base GGUF with the adapter applied)."""
+    import threading
+
     from server.llm.base import GenerationRequest, GenerationStats
     from server.llm.llama import LlamaEngine
     from training.bases import sha256_file
     from training.export import versions
-
-    import threading
 
     prepared = build.prepared()
     metrics_path = build.dir / "adapter" / "metrics.json"

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from server.llm.base import ChatMessage, GenerationRequest
 from server.personas import Persona
 
-
 # How an educator's golden answer is put before the model for one turn (server.chat.reference).
 REFERENCE_LINE = {
     "ko": "아이의 이 질문에 선생님들이 미리 써 둔 좋은 대답: {answer}",

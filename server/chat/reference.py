@@ -14,10 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import re
 
 import numpy as np
 
