@@ -8,7 +8,10 @@ thread, and prints the median and p95 in milliseconds for: the whole stage, the 
 classifier, and the classifier alone, with and without its second look (the e5 network, asked only
 when the n-gram score is unsure), and how many texts got that second look. The same for kidchat's own
 texts (the starter golden pairs' questions and safe answers, and the dialogues' turns), which are
-closer to what a child and a persona write than the public comment sets are.
+closer to what a child and a persona write than the public comment sets are. Then issue 12's figures:
+the whole stage on children's messages (the corpus's labelled child messages and the dialogues' child
+turns, all at most 500 characters) with median, p95 and p99, and one text each of 500 to 5,000
+characters, to show that the cost grows linearly with length.
 """
 
 from __future__ import annotations
@@ -52,7 +55,17 @@ def own_texts(n: int) -> list[str]:
     return (pool * (n // len(pool) + 1))[:n]
 
 
-def timed(fn, items: list[str]) -> tuple[float, float]:
+def children_texts(n: int) -> list[str]:
+    from training import corpus
+
+    pool = [m["text"] for m in corpus.load("safety")]
+    pool += [t["text"] for d in corpus.load("dialogues") for t in d["turns"] if t["role"] == "child"]
+    pool = [t for t in pool if len(t) <= 500]
+    random.Random(0).shuffle(pool)
+    return pool[:n]
+
+
+def timed(fn, items: list[str], *, p99: bool = False):
     for t in items[:50]:
         fn(t)  # warm up
     ms = []
@@ -61,7 +74,25 @@ def timed(fn, items: list[str]) -> tuple[float, float]:
         fn(t)
         ms.append(1000 * (time.perf_counter() - start))
     ms.sort()
-    return statistics.median(ms), ms[int(0.95 * (len(ms) - 1))]
+    out = statistics.median(ms), ms[int(0.95 * (len(ms) - 1))]
+    return (*out, ms[int(0.99 * (len(ms) - 1))]) if p99 else out
+
+
+def children_section(full, n: int) -> None:
+    items = children_texts(n)
+    chars = statistics.median(len(t) for t in items)
+    print(f"children's messages: {len(items)}, median {chars:.0f} characters (max {max(map(len, items))}), one thread")
+    median, p95, p99 = timed(lambda t: full.check(t, "child", age=7, history=("hi", "I like cats")), items, p99=True)
+    print(f"{'stage, child message':<28} median_ms={median:.3f} p95_ms={p95:.3f} p99_ms={p99:.3f}")
+    story = ("오늘 학교에서 친구랑 놀았는데 재미있었어. We played tag and then read a book about whales. " * 200)
+    for size in (500, 1000, 2000, 5000):
+        text = story[:size]
+        ms = []
+        for _ in range(5):
+            start = time.perf_counter()
+            full.check(text, "child", age=7)
+            ms.append(1000 * (time.perf_counter() - start))
+        print(f"{size:>5} characters: median_ms={statistics.median(ms):.1f}")
 
 
 def main() -> None:
@@ -69,8 +100,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     args = parser.parse_args()
     full = build_checker(SafetySettings())
-    rules = build_checker(SafetySettings(classifier=False))
+    rules = build_checker(SafetySettings(classifier=False, children=False))
     clf = Classifier(default_artifact())
+    children_section(full, args.n)
     for title, items in (("public held-out texts", texts(args.n)), ("kidchat's own texts", own_texts(args.n))):
         chars = statistics.median(len(t) for t in items)
         print(f"{title}: {len(items)} messages, median {chars:.0f} characters, one thread")

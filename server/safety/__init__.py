@@ -18,6 +18,8 @@ def build_checker(settings: SafetySettings | None = None) -> SafetyChecker:
     artifact once. With `classifier` on and no artifact where it should be, this fails loudly rather
     than run with a layer missing."""
     from server.safety.checker import SafetyStage
+    from server.safety.children import ChildrenHead
+    from server.safety.children import default_artifact as children_artifact
     from server.safety.classifier import Classifier, default_artifact
     from server.safety.normalize import Normalizer
     from server.safety.policy import load_policy
@@ -35,10 +37,15 @@ def build_checker(settings: SafetySettings | None = None) -> SafetyChecker:
         )
         if classifier.semantic is not None:
             classifier.encoder()  # load it now, not on the first child's message
+    children = None
+    if settings.children:
+        children = ChildrenHead(settings.children_path or children_artifact(), normalizer,
+                                encoder=settings.semantic, encoder_threads=settings.encoder_threads)
     return SafetyStage(
         policy,
         default_age=settings.default_age,
         classifier=classifier,
+        children=children,
         history_turns=settings.history_turns,
         normalizer=normalizer,
     )

@@ -5,12 +5,15 @@ construction, no logging of text). Each layer catches what the others miss:
 - the word lists catch obfuscated swearing and explicit phrases the classifier has not seen often;
 - the detectors find and mask personal details, which no classifier should be trusted to mask;
 - the classifier catches harm said without any listed word;
-- the conversation signals catch grooming spread over several messages.
+- the conversation signals catch grooming spread over several messages;
+- the children's layer (children.py) reads every child message for what a child means, and names the
+  category a child's words need (a bullied child: `abuse_disclosure`, not `hate`).
 """
 
 from __future__ import annotations
 
 from server.safety import pii
+from server.safety.children import ChildrenHead
 from server.safety.classifier import Classifier
 from server.safety.conversation import ConversationSignals
 from server.safety.lexicon import Lexicon
@@ -36,6 +39,7 @@ class SafetyStage:
         *,
         default_age: int = 6,
         classifier: Classifier | None = None,
+        children: ChildrenHead | None = None,
         use_conversation: bool = True,
         history_turns: int = 12,
         normalizer: Normalizer | None = None,
@@ -45,6 +49,7 @@ class SafetyStage:
         self.normalizer = normalizer or Normalizer()
         self.lexicon = Lexicon.load()
         self.classifier = classifier
+        self.children = children
         self.conversation = ConversationSignals.load(self.normalizer) if use_conversation else None
         self.history_turns = history_turns
 
@@ -74,20 +79,49 @@ class SafetyStage:
             scores["personal_info"] = 1.0
             reasons.append("pii:" + ",".join(details))
 
+        blanked = self.lexicon.blank_allowed(views[0], role)
+        by_classifier: set[str] = set()  # categories only the public sets' classifier found
         if self.classifier is not None:
             # the classifier reads the text with the word lists' known-harmless words blanked
-            model = self.classifier.scores(self.lexicon.blank_allowed(views[0], role))
+            # a child's message read by the children's layer's own e5 pass gets no second e5 pass here
+            model = self.classifier.scores(blanked, second_look=not (
+                role == "child" and self.children is not None and self.children.reads_with_e5(blanked)))
             scores["harmful"] = model["harmful"]
             by_head = {c: p for c, p in model.items() if c in CATEGORIES}
             for c, p in by_head.items():
                 scores[c] = max(scores[c], p)
                 if p >= self.policy.threshold(c, band, role) and c not in found:
                     found.add(c)
+                    by_classifier.add(c)
                     reasons.append(f"classifier:{c}")
             if model["harmful"] >= self.policy.harmful(band, role) and by_head and not found:
                 top = max(by_head, key=by_head.__getitem__)
                 found.add(top)
+                by_classifier.add(top)
                 reasons.append(f"classifier:harmful:{top}")
+
+        if role == "child" and self.children is not None:
+            judged = self.children.judge(blanked)
+            scores["children_harmful"] = 1.0 - judged.p_none
+            if judged.category is not None:
+                # trained on children's words, its category replaces the one the public sets' classifier
+                # gave (the word lists, detectors and conversation signals stand)
+                found -= by_classifier
+                reasons = [r for r in reasons if not r.startswith("classifier:")]
+                found.add(judged.category)
+                scores[judged.category] = max(scores[judged.category], judged.probs[judged.category])
+                reasons.append(f"children:{judged.category}")
+            elif history and (told := self.children.across_turns(blanked, history[-1])) is not None:
+                found -= by_classifier
+                reasons = [r for r in reasons if not r.startswith("classifier:")]
+                found.add(told)
+                reasons.append(f"children:{told}:across_turns")
+            elif by_classifier and judged.p_none >= self.children.veto:
+                # sure it is harmless in children's words: the public sets' classifier alone does not stop
+                # it (the word lists, detectors and conversation signals still do)
+                found -= by_classifier
+                reasons = [r for r in reasons if not r.startswith("classifier:")]
+                reasons.append("veto:children")
 
         if (
             role == "child"

@@ -74,10 +74,12 @@ class Classifier:
             self._encoder = shared_encoder(self._encoder_threads, head.patch, head.base_sha256)
         return self._encoder
 
-    def scores(self, text: str) -> dict[str, float]:
+    def scores(self, text: str, *, second_look: bool = True) -> dict[str, float]:
+        """`second_look` False: the n-gram heads alone (the stage passes it for a child's message that the
+        children's layer reads with its own e5 pass)."""
         logits = self.ngram_logits(text)
         head = self.semantic
-        if head is not None and head.low <= sigmoid(logits[0]) <= head.high:
+        if second_look and head is not None and head.low <= sigmoid(logits[0]) <= head.high:
             encoder = self.encoder()
             if encoder is not None:
                 self.second_looks += 1

@@ -69,12 +69,14 @@ def _default_data() -> Path:
               help="Folder for metrics.json, confusion_matrix.png and training_curve.png.")
 @click.option("--age", type=click.IntRange(3, 17), default=7, show_default=True, help="Age band to judge child messages in.")
 @click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="Judge every n-th held-out example (quick looks).")
-def eval_(data: Path | None, out: Path, age: int, every: int) -> None:
+@click.option("--children/--no-children", default=True, show_default=True,
+              help="With the children's layer, as the server runs the stage (off: the stage before round 7).")
+def eval_(data: Path | None, out: Path, age: int, every: int, children: bool) -> None:
     """Precision, recall, F1 and false-positive rate per data set and per category on the held-out
     split, and the share of held-out harmless look-alike questions blocked."""
     from training.safety_classifier.evaluate import evaluate, print_report
 
-    report = evaluate(data or _default_data(), out, age=age, every=every)
+    report = evaluate(data or _default_data(), out, age=age, every=every, children=children)
     print_report(report)
     click.echo(f"wrote {out}/metrics.json, {out}/confusion_matrix.png, {out}/training_curve.png")
 
@@ -129,3 +131,20 @@ def train(data: Path | None, out: Path | None, max_features: int | None, C: floa
             click.echo(f"held-out {lang} harmful F1 at 0.5: n-grams {sem[f'heldout_f1_{lang}_ngram']}, "
                        f"with the second look {sem[f'heldout_f1_{lang}_with_second_look']}, "
                        f"network on every text {sem[f'heldout_f1_{lang}_network_on_every_text']}")
+
+
+@safety.command("train-children")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Default: server/safety/data/children.npz.")
+@click.option("--encoder/--no-encoder", default=True, show_default=True,
+              help="Also fine-tune e5's top layers for the layer (about 20 minutes here); off: n-grams and "
+              "static embeddings only (about 3).")
+def train_children(out: Path | None, encoder: bool) -> None:
+    """Rebuild the children's layer (server/safety/children.py) from the corpus's children's messages
+    (training split only), the dialogues and a sample of ../shared/data/safety."""
+    from training.safety_classifier.children_train import train_children as run
+
+    report = run(out=out, encoder=encoder)
+    for lang, cv in report["validation"].items():
+        click.echo(f"{lang}: threshold {cv['threshold']}, recall {cv['recall']}, category right "
+                   f"{cv['category_right']}, look-alikes stopped {cv['lookalikes_stopped']} (validation part of the "
+                   f"training split)")

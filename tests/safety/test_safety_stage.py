@@ -25,7 +25,7 @@ def checker():
 
 @pytest.fixture(scope="module")
 def rules_only():
-    return build_checker(SafetySettings(classifier=False))
+    return build_checker(SafetySettings(classifier=False, children=False))
 
 
 def test_committed_artifact_is_plain_numpy_with_its_data_hash():
@@ -55,11 +55,12 @@ def test_classifier_scores_harm_without_listed_words():
         "여자는 집에서 밥이나 해라",
     ],
 )
-def test_classifier_layer_catches_what_word_lists_miss(checker, rules_only, text):
+def test_trained_layers_catch_what_word_lists_miss(checker, rules_only, text):
     assert rules_only.check(text, "child", age=7).allowed
     v = checker.check(text, "child", age=7)
     assert not v.allowed
-    assert any(r.startswith("classifier") for r in v.reason.split(";"))
+    # the public sets' classifier or, for a child's words, the children's layer (children.py)
+    assert any(r.startswith(("classifier", "children")) for r in v.reason.split(";"))
 
 
 def test_classifier_can_be_switched_off(rules_only):
@@ -95,8 +96,9 @@ GROOMING_TALK = [
 def test_grooming_pattern_across_turns_is_flagged(checker, turns):
     *earlier, last = turns
     for i, t in enumerate(earlier):
-        # no single earlier turn is flagged on its own account of grooming
-        assert "grooming" not in checker.check(t, "child", age=8, history=tuple(earlier[:i])).categories
+        # the conversation signal needs the pattern across turns (the children's layer may see an earlier
+        # turn's gift from an online friend as grooming already: that is its own reading of the words)
+        assert "conversation:grooming" not in checker.check(t, "child", age=8, history=tuple(earlier[:i])).reason
     v = checker.check(last, "child", age=8, history=tuple(earlier))
     assert v.action == "redirect" and v.category == "grooming" and v.severity == "high"
     assert "conversation:grooming" in v.reason

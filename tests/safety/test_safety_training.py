@@ -88,7 +88,7 @@ def test_eval_writes_metrics_and_plots(tmp_path: Path):
     assert report["dialogue_child_turns"]["child_turns"] > 300
     # every harmless text the stage stopped is put down to at least one layer
     for fp in report["harmless_stopped_by_layer"].values():
-        assert fp["stopped"] <= sum(fp[f"by_{x}"] for x in ("wordlist", "pii", "classifier", "conversation"))
+        assert fp["stopped"] <= sum(fp[f"by_{x}"] for x in ("wordlist", "pii", "classifier", "conversation", "children"))
 
 
 @needs_data

@@ -30,34 +30,14 @@ import numpy as np
 
 from server.safety import e5image
 from server.safety.classifier import PATCH_PREFIX
+from server.safety.e5tokens import Tokenizer
 
-PREFIX = "query: "  # as server/safety/encoder.py embeds
 MAX_TOKENS = 128  # training texts are cut here (99 % of them are shorter than 82 tokens)
 NAMES = ("q", "k", "v", "ao", "fi", "fo")
 
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-class Tokenizer:
-    def __init__(self, image: e5image.Image) -> None:
-        from tokenizers import Tokenizer as HFTokenizer
-        from tokenizers.models import Unigram
-
-        vocab = [(p, float(s)) for p, s in zip(image.pieces, image.scores, strict=True)]
-        self._model = HFTokenizer(Unigram(vocab, unk_id=image.unk)).model
-        self._table = dict(image.normalization)
-        self.bos, self.eos = image.bos, image.eos
-
-    def ids(self, text: str, max_tokens: int = MAX_TOKENS) -> list[int]:
-        t = (PREFIX + text).translate(self._table)
-        while "  " in t:
-            t = t.replace("  ", " ")
-        if not t.startswith(" "):
-            t = " " + t
-        pieces = self._model.tokenize(t.replace(" ", "\u2581"))
-        return [self.bos, *(p.id for p in pieces[: max_tokens - 2]), self.eos]
 
 
 @dataclass

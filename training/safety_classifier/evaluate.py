@@ -21,12 +21,12 @@ from server.safety.checker import PRIORITY, SafetyStage
 from server.safety.classifier import Classifier, default_artifact
 from server.safety.normalize import Normalizer
 from server.safety.policy import load_policy
-from training.safety_classifier.data import every_nth, load_examples, lookalikes, split
 from training.safety_classifier.children import children_report
+from training.safety_classifier.data import every_nth, load_examples, lookalikes, split
 from training.safety_classifier.golden import dialogue_report, golden_report
 
 SYSTEMS = ("wordlists", "classifier", "stage")
-LAYERS = ("wordlist", "pii", "classifier", "conversation")
+LAYERS = ("wordlist", "pii", "classifier", "conversation", "children")
 
 
 def _layers(reason: str) -> set[str]:
@@ -51,12 +51,18 @@ def _counts(pairs: list[tuple[bool, bool]]) -> tuple[int, int, int, int]:
     return tp, fp, fn, tn
 
 
-def evaluate(data: Path, out: Path, *, age: int = 7, every: int = 1, artifact: Path | None = None) -> dict:
+def evaluate(data: Path, out: Path, *, age: int = 7, every: int = 1, artifact: Path | None = None,
+             children: bool = True) -> dict:
+    """The stage as the server builds it (`children`: with the children's layer, server/safety/children.py)."""
+    from server.safety.children import ChildrenHead
+    from server.safety.children import default_artifact as children_artifact
+
     policy = load_policy()
     normalizer = Normalizer()
     artifact = artifact or default_artifact()
     classifier = Classifier(artifact, normalizer)
-    stage = SafetyStage(policy, classifier=classifier, normalizer=normalizer)
+    layer = ChildrenHead(children_artifact(), normalizer) if children else None
+    stage = SafetyStage(policy, classifier=classifier, children=layer, normalizer=normalizer)
     words = SafetyStage(policy, classifier=None, normalizer=normalizer)
     band = policy.band(age)
     _, test = split(load_examples(data))
@@ -134,6 +140,7 @@ def evaluate(data: Path, out: Path, *, age: int = 7, every: int = 1, artifact: P
         "dialogue_child_turns": dialogue_report(stage),
         "confusion": {"labels": labels, "matrix": matrix},
         "data_sha256_of_artifact": classifier.data_sha256,
+        "children_layer": layer.data_sha256 if layer else None,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
