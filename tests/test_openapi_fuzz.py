@@ -178,3 +178,13 @@ def test_integer_query_parameters_past_the_databases_range_get_422(anon_client: 
     assert educator.get(f"/educator/personas/soeun-mom/export.yaml?version={value}").status_code == 422
     assert parent.get("/parent/alerts.json?after=2147483647").status_code == 200
     assert educator.get("/educator/personas/soeun-mom/export.yaml?version=2147483647").status_code == 404
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "1" * 30, "-1", " 7"])
+def test_number_fields_written_in_other_digits_are_refused_not_crashed(value):
+    """str.isdigit() is true for "²" and "٣", which int() or the database refuse: found by the fuzzer
+    above as a 500 on POST /parent/alerts/seen."""
+    from server.pages.common import form_int
+
+    assert form_int(value) is None
+    assert form_int("42") == 42

@@ -19,7 +19,7 @@ from server.chat.service import ChatError
 from server.db import accounts, persona_repo
 from server.db.session import transaction
 from server.deps import Educator, now_of, sessions_of, verify_csrf
-from server.pages.common import DB_INT_MAX, interface_language, redirect, render
+from server.pages.common import DB_INT_MAX, form_int, interface_language, redirect, render
 from server.pages.i18n import Translator
 from server.pages.persona_form import (
     LANGS,
@@ -149,7 +149,7 @@ def history(request: Request, educator: Educator, persona_id: str) -> Response:
 async def rollback(request: Request, educator: Educator, persona_id: str) -> Response:
     form = await request.form()
     raw = form.get("version")
-    target = int(raw) if isinstance(raw, str) and raw.isdigit() else 0
+    target = form_int(raw) or 0
 
     def work() -> Response:
         store = request.app.state.personas

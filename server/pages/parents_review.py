@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from server.db import marks, repo, review
 from server.db.session import transaction
 from server.deps import Parent, now_of, sessions_of, verify_csrf
-from server.pages.common import DB_INT_MAX, interface_language, redirect, render
+from server.pages.common import DB_INT_MAX, form_int, interface_language, redirect, render
 from server.pages.filters import localtime_text
 from server.pages.i18n import Translator
 from server.pages.parents import persona_label
@@ -62,7 +62,7 @@ def alerts_feed(request: Request, parent: Parent, after: Annotated[int, Query(ge
 @router.post("/alerts/seen")
 def alerts_seen(request: Request, parent: Parent, alert: Annotated[str, Form()] = "") -> Response:
     with transaction(sessions_of(request)) as s:
-        review.mark_alerts_seen(s, parent.id, now_of(request), alert_id=int(alert) if alert.isdigit() else None)
+        review.mark_alerts_seen(s, parent.id, now_of(request), alert_id=form_int(alert))
     return redirect("/parent/alerts")
 
 
@@ -142,8 +142,8 @@ def mark_good(
             raise HTTPException(404)
         conv, _child = found
         now = now_of(request)
-        if good == "1" and through.isdigit():
-            changed, action = marks.mark_good(s, conv, parent, int(through), now), "marked_good"
+        if good == "1" and (through_id := form_int(through)) is not None:
+            changed, action = marks.mark_good(s, conv, parent, through_id, now), "marked_good"
         elif good == "0":
             changed, action = marks.unmark_good(s, conv), "unmarked_good"
         else:

@@ -154,7 +154,7 @@ class BodyLimitRoute(APIRoute):
         async def limited_handler(request: Request) -> Response:
             limit = request.app.state.moderation.max_body_bytes
             length = request.headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > limit):
+            if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > limit):
                 raise BodyTooLarge(limit)
             return await handler(Request(request.scope, _limited(request.receive, limit)))
 
