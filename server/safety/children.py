@@ -51,6 +51,11 @@ MAX_TOKENS = 4096  # tokens looked up per text (the n-grams read the first 200 w
 _HANGUL = re.compile("[\uac00-\ud7a3\u3131-\u318e]")
 
 
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
 def default_artifact() -> Path:
     return Path(str(resources.files("server.safety").joinpath(DEFAULT_ARTIFACT)))
 
@@ -117,13 +122,11 @@ class EncoderPart:
         if self.encoder is None or not self.mix.get(language_of(text)):
             return None
         pieces = tokenizer.pieces_of(text)
-        body = len(tokenizer.pieces_of("", )) - 1  # the prefix's pieces ("query:"), before the text's
+        body = tokenizer.prefix_pieces  # the prefix's pieces ("query:"), before the text's
         keep = self.tokens - 2 - body
         if len(pieces) - body > keep:  # as training read it: the first tokens, in the engine's spelling
             text = "".join(p.value for p in pieces[body : body + keep]).replace("\u2581", " ").strip()
-        z = np.maximum(self.encoder.embed(text) * self.scale @ self.w1 + self.b1, 0.0) @ self.w2 + self.b2
-        e = np.exp(z - z.max())
-        return e / e.sum()
+        return _softmax(np.maximum(self.encoder.embed(text) * self.scale @ self.w1 + self.b1, 0.0) @ self.w2 + self.b2)
 
 
 class ChildrenHead:
@@ -178,9 +181,7 @@ class ChildrenHead:
         return out
 
     def probs(self, text: str) -> dict[str, float]:
-        z = self.logits(text)
-        e = np.exp(z - z.max())
-        p = e / e.sum()
+        p = self._linear(text)
         if self.encoder is not None:
             q = self.encoder.probs(text, self.tokenizer)
             if q is not None:
@@ -200,9 +201,8 @@ class ChildrenHead:
         return Judgement(top, p_none, probs)
 
     def _linear(self, text: str) -> np.ndarray:
-        z = self.logits(text)
-        e = np.exp(z - z.max())
-        return e / e.sum()
+        """The n-gram and static-embedding model's class probabilities alone."""
+        return _softmax(self.logits(text))
 
     def across_turns(self, text: str, earlier: str) -> str | None:
         """A disclosure told across two turns ("can i tell you something" / "daddy did it" / "he banged my

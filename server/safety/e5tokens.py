@@ -25,6 +25,8 @@ class Tokenizer:
         self._table = dict(image.normalization)
         self.bos, self.eos, self.unk = image.bos, image.eos, image.unk
         self.pieces = image.pieces
+        # how many pieces `prefix` itself becomes before the text's own (the last one may join the text's)
+        self.prefix_pieces = len(self.pieces_of("")) - 1
 
     def pieces_of(self, text: str, prefix: str = PREFIX) -> list:
         t = (prefix + text).translate(self._table)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -48,6 +47,7 @@ from server.safety.children import default_artifact, language_of
 from server.safety.features import analyze
 from server.safety.normalize import Normalizer
 from training import corpus
+from training.safety_classifier.encoder_tune import _say
 
 CLASSES = ("none", *PRIORITY)
 # kidchat's own lists beside the public sets (training/safety_classifier/data/*.txt, their training split):
@@ -71,10 +71,6 @@ class ChildrenRecipe:
     dialogue_every: int = 3  # every 3rd dialogue's child turns
     lookalike_rate: float = 0.02
     seed: int = 0
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 @dataclass
